@@ -1,0 +1,342 @@
+/*
+ * fphash.c - the raw JARM string, the fuzzy hash and its decoding.
+ *
+ * The hash is computed from the raw string exactly as the reference's jarm_hash does it: by
+ * splitting the text on ',' and '|' (spec section 6). It never looks at structured probe
+ * results, because an ALPN value containing '|' or ',' shifts the fields the reference hashes
+ * and the fingerprint must follow it. SHA-256 runs over the pieces of the text directly, so
+ * the concatenated ALPN/extension text is never materialised.
+ *
+ * Where the reference raises an exception (spec 6.3, 6.4) we use the recommended
+ * non-crashing rule; it agrees with the reference on every input the reference survives.
+ * One divergence is knowingly left: the reference reads the version digit with Python's
+ * int(), which also accepts non-ASCII Unicode decimal digits; such a character can only get
+ * there through an ALPN value holding both ',' and '|', and we give it '0'.
+ *
+ * This and rng.c are the only libcrypto users.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "internal.h"
+#include "jarm.h"
+
+/* Spec 6.2: code = 1-based position; the 13xx suites are at the end. */
+static const struct {
+    uint16_t suite;
+    const char *name;
+} cipher_table[] = {
+    {0x0004, "TLS_RSA_WITH_RC4_128_MD5"},
+    {0x0005, "TLS_RSA_WITH_RC4_128_SHA"},
+    {0x0007, "TLS_RSA_WITH_IDEA_CBC_SHA"},
+    {0x000a, "TLS_RSA_WITH_3DES_EDE_CBC_SHA"},
+    {0x0016, "TLS_DHE_RSA_WITH_3DES_EDE_CBC_SHA"},
+    {0x002f, "TLS_RSA_WITH_AES_128_CBC_SHA"},
+    {0x0033, "TLS_DHE_RSA_WITH_AES_128_CBC_SHA"},
+    {0x0035, "TLS_RSA_WITH_AES_256_CBC_SHA"},
+    {0x0039, "TLS_DHE_RSA_WITH_AES_256_CBC_SHA"},
+    {0x003c, "TLS_RSA_WITH_AES_128_CBC_SHA256"},
+    {0x003d, "TLS_RSA_WITH_AES_256_CBC_SHA256"},
+    {0x0041, "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA"},
+    {0x0045, "TLS_DHE_RSA_WITH_CAMELLIA_128_CBC_SHA"},
+    {0x0067, "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256"},
+    {0x006b, "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256"},
+    {0x0084, "TLS_RSA_WITH_CAMELLIA_256_CBC_SHA"},
+    {0x0088, "TLS_DHE_RSA_WITH_CAMELLIA_256_CBC_SHA"},
+    {0x009a, "TLS_DHE_RSA_WITH_SEED_CBC_SHA"},
+    {0x009c, "TLS_RSA_WITH_AES_128_GCM_SHA256"},
+    {0x009d, "TLS_RSA_WITH_AES_256_GCM_SHA384"},
+    {0x009e, "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256"},
+    {0x009f, "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384"},
+    {0x00ba, "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA256"},
+    {0x00be, "TLS_DHE_RSA_WITH_CAMELLIA_128_CBC_SHA256"},
+    {0x00c0, "TLS_RSA_WITH_CAMELLIA_256_CBC_SHA256"},
+    {0x00c4, "TLS_DHE_RSA_WITH_CAMELLIA_256_CBC_SHA256"},
+    {0xc007, "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA"},
+    {0xc008, "TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA"},
+    {0xc009, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"},
+    {0xc00a, "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA"},
+    {0xc011, "TLS_ECDHE_RSA_WITH_RC4_128_SHA"},
+    {0xc012, "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA"},
+    {0xc013, "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"},
+    {0xc014, "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA"},
+    {0xc023, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256"},
+    {0xc024, "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384"},
+    {0xc027, "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256"},
+    {0xc028, "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384"},
+    {0xc02b, "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"},
+    {0xc02c, "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"},
+    {0xc02f, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
+    {0xc030, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"},
+    {0xc060, "TLS_ECDHE_RSA_WITH_ARIA_128_GCM_SHA256"},
+    {0xc061, "TLS_ECDHE_RSA_WITH_ARIA_256_GCM_SHA384"},
+    {0xc072, "TLS_ECDHE_ECDSA_WITH_CAMELLIA_128_CBC_SHA256"},
+    {0xc073, "TLS_ECDHE_ECDSA_WITH_CAMELLIA_256_CBC_SHA384"},
+    {0xc076, "TLS_ECDHE_RSA_WITH_CAMELLIA_128_CBC_SHA256"},
+    {0xc077, "TLS_ECDHE_RSA_WITH_CAMELLIA_256_CBC_SHA384"},
+    {0xc09c, "TLS_RSA_WITH_AES_128_CCM"},
+    {0xc09d, "TLS_RSA_WITH_AES_256_CCM"},
+    {0xc09e, "TLS_DHE_RSA_WITH_AES_128_CCM"},
+    {0xc09f, "TLS_DHE_RSA_WITH_AES_256_CCM"},
+    {0xc0a0, "TLS_RSA_WITH_AES_128_CCM_8"},
+    {0xc0a1, "TLS_RSA_WITH_AES_256_CCM_8"},
+    {0xc0a2, "TLS_DHE_RSA_WITH_AES_128_CCM_8"},
+    {0xc0a3, "TLS_DHE_RSA_WITH_AES_256_CCM_8"},
+    {0xc0ac, "TLS_ECDHE_ECDSA_WITH_AES_128_CCM"},
+    {0xc0ad, "TLS_ECDHE_ECDSA_WITH_AES_256_CCM"},
+    {0xc0ae, "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8"},
+    {0xc0af, "TLS_ECDHE_ECDSA_WITH_AES_256_CCM_8"},
+    {0xcc13, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 (draft, 0xcc13)"},
+    {0xcc14, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 (draft, 0xcc14)"},
+    {0xcca8, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"},
+    {0xcca9, "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"},
+    {0x1301, "TLS_AES_128_GCM_SHA256"},
+    {0x1302, "TLS_AES_256_GCM_SHA384"},
+    {0x1303, "TLS_CHACHA20_POLY1305_SHA256"},
+    {0x1304, "TLS_AES_128_CCM_SHA256"},
+    {0x1305, "TLS_AES_128_CCM_8_SHA256"},
+};
+JARM__STATIC_ASSERT(JARM__ARRAY_SIZE(cipher_table) == 69, "the cipher code table has 69 suites");
+
+static const char hexdig[] = "0123456789abcdef";
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* The suite whose lowercase 4-digit hex is exactly field[0..len), or -1. */
+static int field_suite(const char *field, size_t len)
+{
+    int v = 0;
+    if (len != 4)
+        return -1;
+    for (size_t i = 0; i < 4; i++) {
+        int d = hexval(field[i]);
+        if (d < 0)
+            return -1;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+void jarm_cipher_code(const char *field, size_t len, char out[2])
+{
+    size_t code = JARM__ARRAY_SIZE(cipher_table) + 1; /* not found: 70 = "46" */
+    int suite;
+
+    if (len == 0) {
+        out[0] = out[1] = '0';
+        return;
+    }
+    suite = field_suite(field, len);
+    if (suite >= 0)
+        for (size_t i = 0; i < JARM__ARRAY_SIZE(cipher_table); i++)
+            if (cipher_table[i].suite == suite) {
+                code = i + 1;
+                break;
+            }
+    out[0] = hexdig[code >> 4];
+    out[1] = hexdig[code & 15];
+}
+
+char jarm_version_code(const char *field, size_t len)
+{
+    size_t i = 0, cp = 0;
+
+    if (len == 0)
+        return '0';
+    /* The reference takes the 4th character (code point, not byte) of the text. */
+    while (i < len && cp < 3) {
+        unsigned char c = (unsigned char)field[i];
+        i += c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+        cp++;
+    }
+    if (i < len && field[i] >= '0' && field[i] <= '9')
+        return (char)('a' + (field[i] - '0'));
+    return '0';
+}
+
+const char *jarm_cipher_name(uint16_t suite)
+{
+    for (size_t i = 0; i < JARM__ARRAY_SIZE(cipher_table); i++)
+        if (cipher_table[i].suite == suite)
+            return cipher_table[i].name;
+    return NULL;
+}
+
+int jarm_raw_join(const char *const probes[JARM_PROBES], const size_t lens[JARM_PROBES],
+                  char *out, size_t cap, size_t *out_len)
+{
+    size_t need = JARM_PROBES - 1, at = 0;
+
+    for (unsigned i = 0; i < JARM_PROBES; i++)
+        need += lens[i];
+    *out_len = need;
+    if (need >= cap)
+        return JARM_ENOBUFS;
+    for (unsigned i = 0; i < JARM_PROBES; i++) {
+        if (i)
+            out[at++] = ',';
+        memcpy(out + at, probes[i], lens[i]);
+        at += lens[i];
+    }
+    out[at] = '\0';
+    return 0;
+}
+
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/* Fetch SHA-256 once: an implicit fetch on every call costs more than hashing the text. */
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+int jarm_fuzzy_hash(const char *raw, size_t raw_len, char *out, size_t cap, size_t *out_len)
+{
+    static const char empty[] = JARM_RAW_EMPTY;
+    unsigned char md[32];
+    size_t handshakes = 1, need, o = 0;
+    EVP_MD_CTX *ctx = NULL;
+    int ret;
+
+    if (raw == NULL)
+        raw = "";
+    if (raw_len == sizeof(empty) - 1 && memcmp(raw, empty, raw_len) == 0) {
+        if (cap < JARM_FP_LEN + 1) {
+            *out_len = JARM_FP_LEN;
+            return JARM_ENOBUFS;
+        }
+        memset(out, '0', JARM_FP_LEN);
+        out[JARM_FP_LEN] = '\0';
+        *out_len = JARM_FP_LEN;
+        return 0;
+    }
+
+    for (size_t i = 0; i < raw_len; i++)
+        handshakes += raw[i] == ',';
+    need = handshakes * 3 + 32;
+    *out_len = need;
+    if (cap < need + 1)
+        return JARM_ENOBUFS;
+
+    pthread_once(&sha256_once, sha256_fetch);
+    if (sha256_md == NULL || (ctx = EVP_MD_CTX_new()) == NULL ||
+        !EVP_DigestInit_ex(ctx, sha256_md, NULL)) {
+        ret = JARM_EINVAL;
+        goto Exit;
+    }
+
+    /* Python's "".split(",") yields one empty handshake: the loop body runs at least once. */
+    for (size_t hs_at = 0;;) {
+        const char *hs = raw + hs_at, *comma = memchr(hs, ',', raw_len - hs_at);
+        size_t hs_len = comma ? (size_t)(comma - hs) : raw_len - hs_at, fat = 0;
+        const char *f[4];
+        size_t fl[4];
+        int have = 1;
+
+        for (unsigned k = 0; k < 4; k++) {
+            const char *bar;
+            if (!have) { /* fewer than four fields: the reference crashes, we use "" */
+                f[k] = "";
+                fl[k] = 0;
+                continue;
+            }
+            bar = memchr(hs + fat, '|', hs_len - fat);
+            f[k] = hs + fat;
+            fl[k] = bar ? (size_t)(bar - f[k]) : hs_len - fat;
+            if (bar)
+                fat += fl[k] + 1;
+            else
+                have = 0;
+        }
+        jarm_cipher_code(f[0], fl[0], out + o);
+        out[o + 2] = jarm_version_code(f[1], fl[1]);
+        o += 3;
+        if (!EVP_DigestUpdate(ctx, f[2], fl[2]) || !EVP_DigestUpdate(ctx, f[3], fl[3])) {
+            ret = JARM_EINVAL;
+            goto Exit;
+        }
+        if (comma == NULL)
+            break;
+        hs_at += hs_len + 1;
+    }
+
+    if (!EVP_DigestFinal_ex(ctx, md, NULL)) {
+        ret = JARM_EINVAL;
+        goto Exit;
+    }
+    for (size_t i = 0; i < 16; i++) {
+        out[o++] = hexdig[md[i] >> 4];
+        out[o++] = hexdig[md[i] & 15];
+    }
+    out[o] = '\0';
+    assert(o == need);
+    ret = 0;
+Exit:
+    EVP_MD_CTX_free(ctx);
+    return ret;
+}
+
+static const char *version_name(char code)
+{
+    static const char *const names[] = {
+        "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3 (0304)", "0305 (unassigned)",
+        "x6 (non-standard)", "x7 (non-standard)", "x8 (non-standard)", "x9 (non-standard)",
+    };
+    return code >= 'a' && code <= 'j' ? names[code - 'a'] : NULL;
+}
+
+int jarm_fp_decode(const char *fp, size_t len, char half1[31], char half2[33],
+                   jarm_fp_probe_t probes[JARM_PROBES])
+{
+    if (fp == NULL || len != JARM_FP_LEN)
+        return JARM_EFORMAT;
+    for (size_t i = 0; i < 30; i += 3) {
+        int hi = hexval(fp[i]), lo = hexval(fp[i + 1]);
+        char v = fp[i + 2];
+        if (hi < 0 || lo < 0 || (hi << 4 | lo) > (int)JARM__ARRAY_SIZE(cipher_table) + 1)
+            return JARM_EFORMAT;
+        if (v != '0' && (v < 'a' || v > 'j'))
+            return JARM_EFORMAT;
+    }
+    for (size_t i = 30; i < JARM_FP_LEN; i++)
+        if (hexval(fp[i]) < 0)
+            return JARM_EFORMAT;
+
+    if (half1 != NULL) {
+        memcpy(half1, fp, 30);
+        half1[30] = '\0';
+    }
+    if (half2 != NULL) {
+        memcpy(half2, fp + 30, 32);
+        half2[32] = '\0';
+    }
+    if (probes != NULL)
+        for (unsigned p = 0; p < JARM_PROBES; p++) {
+            jarm_fp_probe_t *e = &probes[p];
+            const char *c = fp + 3 * p;
+            int code = hexval(c[0]) << 4 | hexval(c[1]);
+            e->cipher_code[0] = c[0];
+            e->cipher_code[1] = c[1];
+            e->cipher_code[2] = '\0';
+            e->version_code = c[2];
+            e->cipher = 0;
+            e->cipher_name = NULL;
+            if (code >= 1 && code <= (int)JARM__ARRAY_SIZE(cipher_table)) {
+                e->cipher = cipher_table[code - 1].suite;
+                e->cipher_name = cipher_table[code - 1].name;
+            }
+            e->version = version_name(c[2]);
+            e->answered = !(code == 0 && c[2] == '0');
+        }
+    return 0;
+}
