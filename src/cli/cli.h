@@ -1,8 +1,37 @@
 /*
- * cli.h - the subcommands of the jarmsweep command line.
+ * cli.h - the jarmsweep command line: options and subcommands.
  */
 #ifndef JARM_CLI_H_
 #define JARM_CLI_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "output.h"
+#include "target.h"
+
+#define JARM__CLI_PORTS_MAX 65535
+
+typedef struct jarm__cli_opts_s {
+    char **args; /* positional targets */
+    int nargs;
+    char **files; /* -i */
+    int nfiles;
+    uint16_t ports[JARM__CLI_PORTS_MAX];
+    size_t nports;
+    const char *output;
+    jarm__format_t format;
+    unsigned concurrency, probe_parallel;
+    double timeout, rate;
+    const char *sni;
+    int quiet, help, version;
+} jarm__cli_opts_t;
+
+extern const char jarm__cli_help[];
+
+/* Parse argv into o. Returns 0, or -1 with a one-line usage error in msg. */
+int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_t msglen);
+void jarm__cli_opts_free(jarm__cli_opts_t *o);
 
 /* `jarmsweep explain FP`; argv[0] is "explain". Returns the process exit code. */
 int jarm__cli_explain(int argc, char **argv);

@@ -1,20 +1,370 @@
 /*
- * main.c - the jarmsweep command line (placeholder until the engine lands).
+ * main.c - jarmsweep: owns the loop, wires input -> engine -> sink, signals, progress.
+ * The only file that exits.
+ *
+ * Nothing but results goes to standard output. Every input target yields exactly one row:
+ * scanned targets from the engine's result callback, unparsable lines and (until the
+ * resolver lands) host names from the pull callback, before they would reach the engine.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "cli/cli.h"
+#include "input.h"
 #include "jarm.h"
+#include "output.h"
+#include "scan.h"
+#include "target.h"
+
+/* File descriptors kept for everything but probe connections (stdio, loop, input, DNS). */
+#define FD_RESERVE 64
+
+typedef struct app_s {
+    jarm__cli_opts_t opts;
+    uv_loop_t loop;
+    jarm__scan_t *scan;
+    jarm__input_t input;
+    jarm__sink_t sink;
+    jarm__buf_t row;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t progress;
+    int progress_on, signals, failed;
+    uint64_t start_ms;
+    uint64_t rows, bad_rows;
+
+    /* The line being expanded over --ports. */
+    jarm__line_t line;
+    jarm__target_spec_t spec;
+    size_t port_idx;
+    int have_spec;
+} app_t;
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void emit(app_t *app)
+{
+    jarm__sink_write(&app->sink, &app->row);
+    app->row.len = 0;
+    app->rows++;
+    if (app->sink.error && !app->failed) {
+        app->failed = 1;
+        fprintf(stderr, "jarmsweep: %s: %s\n", app->opts.output ? app->opts.output : "stdout",
+                strerror(app->sink.error));
+        jarm__input_stop(&app->input);
+        jarm__scan_stop(app->scan);
+    }
+}
+
+static void emit_error(app_t *app, const jarm__line_t *l, const char *status, const char *error,
+                       const char *host, size_t host_len, unsigned port)
+{
+    jarm__row_error_t e = {host, host_len, port, status, error, l->source, l->lineno};
+    jarm__row_error(&app->row, app->opts.format, &e, wall_ms());
+    app->bad_rows++;
+    if (!app->opts.quiet && l->source == NULL && strcmp(status, "bad_target") == 0)
+        fprintf(stderr, "jarmsweep: argument %llu: %s\n", (unsigned long long)l->lineno, error);
+    emit(app);
+}
+
+static int pull(jarm__scan_t *s, jarm__target_t *t)
+{
+    app_t *app = s->data;
+
+    for (;;) {
+        if (app->have_spec) {
+            jarm__target_spec_t *sp = &app->spec;
+            uint16_t port = sp->port ? sp->port : app->opts.ports[app->port_idx];
+            int last = sp->port || app->port_idx + 1 >= app->opts.nports;
+
+            app->port_idx++;
+            if (last)
+                app->have_spec = 0;
+            if (sp->kind == JARM__TARGET_NAME) {
+                emit_error(app, &app->line, "dns_error",
+                           "host names are not resolved by this version; give an IP address",
+                           sp->host, sp->host_len, port);
+                continue;
+            }
+            memcpy(t->host, sp->host, sp->host_len + 1);
+            t->host_len = sp->host_len;
+            memcpy(&t->addr, &sp->addr, sizeof(t->addr));
+            if (t->addr.ss_family == AF_INET) {
+                struct sockaddr_in *a = (struct sockaddr_in *)&t->addr;
+                a->sin_port = htons(port);
+                inet_ntop(AF_INET, &a->sin_addr, t->ip, sizeof(t->ip));
+            } else {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&t->addr;
+                a->sin6_port = htons(port);
+                inet_ntop(AF_INET6, &a->sin6_addr, t->ip, sizeof(t->ip));
+            }
+            /* The reference reports an IP literal exactly as given. */
+            if (sp->host_len < sizeof(t->ip))
+                memcpy(t->ip, sp->host, sp->host_len + 1);
+            t->port = port;
+            t->source = app->line.source;
+            t->lineno = app->line.lineno;
+            return 1;
+        }
+        int r = jarm__input_pop(&app->input, &app->line);
+        if (r <= 0)
+            return r;
+        if (app->line.truncated) {
+            emit_error(app, &app->line, "bad_target", "line too long", app->line.text,
+                       app->line.len, 0);
+            continue;
+        }
+        jarm__target_parse(app->line.text, app->line.len, &app->spec);
+        switch (app->spec.kind) {
+        case JARM__TARGET_SKIP:
+            continue;
+        case JARM__TARGET_BAD: {
+            /* Report the text as given, trimmed of its line end. */
+            size_t n = app->line.len;
+            while (n > 0 && (app->line.text[n - 1] == '\r' || app->line.text[n - 1] == '\n'))
+                n--;
+            emit_error(app, &app->line, "bad_target", app->spec.error, app->line.text, n, 0);
+            continue;
+        }
+        default:
+            app->have_spec = 1;
+            app->port_idx = 0;
+        }
+    }
+}
+
+static void on_result(jarm__scan_t *s, jarm__target_t *t)
+{
+    app_t *app = s->data;
+    jarm__row_target(&app->row, app->opts.format, t, wall_ms());
+    emit(app);
+}
+
+static void on_input(void *data)
+{
+    app_t *app = data;
+    jarm__scan_wake(app->scan);
+}
+
+static void print_progress(app_t *app, int final)
+{
+    const jarm__scan_stats_t *st = &app->scan->stats;
+    double secs = (double)(uv_now(&app->loop) - app->start_ms) / 1000.0;
+    double rate = secs > 0 ? (double)st->targets_done / secs : 0;
+
+    if (final) {
+        if (app->progress_on)
+            fputs("\r\033[K", stderr);
+        fprintf(stderr,
+                "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
+                "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned\n",
+                (unsigned long long)app->rows, secs, rate,
+                (unsigned long long)st->by_status[JARM__T_OK],
+                (unsigned long long)st->by_status[JARM__T_TIMEOUT],
+                (unsigned long long)st->by_status[JARM__T_REFUSED],
+                (unsigned long long)st->by_status[JARM__T_NO_TLS],
+                (unsigned long long)st->by_status[JARM__T_REJECTED],
+                (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] +
+                                     st->by_status[JARM__T_ERROR]),
+                (unsigned long long)app->bad_rows);
+        return;
+    }
+    fprintf(stderr, "\r\033[K%llu done, %u targets / %u connections in flight, %.0f targets/s",
+            (unsigned long long)(st->targets_done + app->bad_rows), st->targets_active,
+            st->conns_active, rate);
+}
+
+static void on_progress(uv_timer_t *timer)
+{
+    app_t *app = timer->data;
+    jarm__sink_flush(&app->sink); /* results show up at least once a second */
+    if (app->progress_on)
+        print_progress(app, 0);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    app_t *app = sig->data;
+    if (++app->signals > 1) {
+        /* A second signal: give up on the targets in flight, keep what is done. */
+        jarm__sink_flush(&app->sink);
+        if (!app->opts.quiet)
+            fprintf(stderr, "\njarmsweep: interrupted\n");
+        _exit(130);
+    }
+    if (!app->opts.quiet)
+        fprintf(stderr, "%sjarmsweep: stopping: finishing %u targets in flight (again to abort)\n",
+                app->progress_on ? "\r\033[K" : "", app->scan->stats.targets_active);
+    jarm__input_stop(&app->input);
+    jarm__scan_stop(app->scan);
+}
+
+static void on_done(jarm__scan_t *s)
+{
+    app_t *app = s->data;
+
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->progress, NULL);
+    jarm__input_close(&app->input);
+    jarm__scan_close(s, NULL);
+}
+
+/* Raise the open-files limit to the hard limit; clamp the window to what fits. */
+static void fit_concurrency(app_t *app)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)app->opts.concurrency + FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want) {
+        unsigned fit = rl.rlim_cur > FD_RESERVE + 1 ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 1;
+        if (!app->opts.quiet)
+            fprintf(stderr,
+                    "jarmsweep: warning: concurrency %u needs %llu open files, the limit is "
+                    "%llu: using %u\n",
+                    app->opts.concurrency, (unsigned long long)want,
+                    (unsigned long long)rl.rlim_cur, fit);
+        app->opts.concurrency = fit;
+    }
+}
 
 int main(int argc, char **argv)
 {
+    static app_t app_storage;
+    app_t *app = &app_storage;
+    jarm__scan_opts_t so;
+    char msg[512];
+    int r, ret = 0;
+
     if (argc >= 2 && strcmp(argv[1], "explain") == 0)
         return jarm__cli_explain(argc - 1, argv + 1);
-    if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
-        printf("jarmsweep %s\n", JARM_VERSION_STRING);
+    if (jarm__cli_parse(argc, argv, &app->opts, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "jarmsweep: %s\n", msg);
+        jarm__cli_opts_free(&app->opts);
+        return 2;
+    }
+    if (app->opts.help) {
+        fputs(jarm__cli_help, stdout);
+        jarm__cli_opts_free(&app->opts);
         return 0;
     }
-    fprintf(stderr, "usage: jarmsweep explain FINGERPRINT\n");
-    return 2;
+    if (app->opts.version) {
+        printf("jarmsweep %s (JARM version 1.0 compatible; libuv %s, %s)\n", JARM_VERSION_STRING,
+               uv_version_string(), "OpenSSL libcrypto");
+        jarm__cli_opts_free(&app->opts);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    app->input.args = app->opts.args;
+    app->input.nargs = app->opts.nargs;
+    app->input.files = app->opts.files;
+    app->input.nfiles = app->opts.nfiles;
+    if (jarm__input_open(&app->input, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "jarmsweep: %s\n", msg);
+        jarm__input_close(&app->input);
+        jarm__cli_opts_free(&app->opts);
+        return 2;
+    }
+    app->sink.fd = STDOUT_FILENO;
+    if (app->opts.output != NULL) {
+        app->sink.fd = open(app->opts.output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (app->sink.fd < 0) {
+            fprintf(stderr, "jarmsweep: %s: %s\n", app->opts.output, strerror(errno));
+            jarm__input_close(&app->input);
+            jarm__cli_opts_free(&app->opts);
+            return 1;
+        }
+    }
+    fit_concurrency(app);
+
+    so.concurrency = app->opts.concurrency;
+    so.probe_parallel = app->opts.probe_parallel;
+    so.timeout_ms = (uint64_t)(app->opts.timeout * 1000.0 + 0.5);
+    if (so.timeout_ms == 0)
+        so.timeout_ms = 1;
+    so.rate = app->opts.rate;
+    so.sni = app->opts.sni;
+
+    app->scan = malloc(sizeof(*app->scan));
+    if (app->scan == NULL || uv_loop_init(&app->loop) != 0) {
+        fprintf(stderr, "jarmsweep: out of memory\n");
+        return 1;
+    }
+    if ((r = jarm__scan_init(&app->loop, app->scan, &so)) != 0) {
+        fprintf(stderr, "jarmsweep: cannot start the engine: %s\n", jarm_strerror(r));
+        return 1;
+    }
+    app->scan->data = app;
+    app->start_ms = uv_now(&app->loop);
+
+    uv_signal_init(&app->loop, &app->sigint);
+    uv_signal_init(&app->loop, &app->sigterm);
+    app->sigint.data = app->sigterm.data = app;
+    uv_signal_start(&app->sigint, on_signal, SIGINT);
+    uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+    uv_timer_init(&app->loop, &app->progress);
+    app->progress.data = app;
+    app->progress_on = !app->opts.quiet && isatty(STDERR_FILENO);
+    uv_timer_start(&app->progress, on_progress, 1000, 1000);
+    uv_unref((uv_handle_t *)&app->progress);
+
+    if ((r = jarm__input_start(&app->input, &app->loop, on_input, app)) != 0) {
+        fprintf(stderr, "jarmsweep: cannot read input: %s\n", jarm_strerror(r));
+        return 1;
+    }
+    jarm__scan_start(app->scan, pull, on_result, on_done);
+    uv_run(&app->loop, UV_RUN_DEFAULT);
+
+    if (app->input.error[0] != '\0') {
+        fprintf(stderr, "jarmsweep: %s\n", app->input.error);
+        ret = 1;
+    }
+    if (jarm__sink_flush(&app->sink) != 0) {
+        if (!app->failed)
+            fprintf(stderr, "jarmsweep: %s: %s\n",
+                    app->opts.output ? app->opts.output : "stdout", strerror(app->sink.error));
+        ret = 1;
+    }
+    if (app->failed)
+        ret = 1;
+    if (!app->opts.quiet)
+        print_progress(app, 1);
+    if (app->opts.output != NULL && close(app->sink.fd) != 0 && ret == 0) {
+        fprintf(stderr, "jarmsweep: %s: %s\n", app->opts.output, strerror(errno));
+        ret = 1;
+    }
+    r = uv_loop_close(&app->loop);
+    if (r != 0) {
+        /* Every handle must be closed by now; a leak here is a bug worth failing on. */
+        fprintf(stderr, "jarmsweep: internal error: loop not empty at exit (%s)\n",
+                uv_strerror(r));
+        ret = 1;
+    }
+    jarm__buf_free(&app->row);
+    jarm__buf_free(&app->sink.buf);
+    free(app->scan);
+    jarm__cli_opts_free(&app->opts);
+    return ret;
 }

@@ -1,0 +1,243 @@
+/*
+ * opts.c - the command line: getopt_long table, --help, validation.
+ *
+ * Usage errors print one line `jarmsweep: ...` and exit 2 (in main.c); nothing here exits.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+enum {
+    OPT_PROBE_PARALLEL = 256,
+    OPT_SNI,
+};
+
+static const struct option long_opts[] = {
+    {"input", required_argument, NULL, 'i'},
+    {"ports", required_argument, NULL, 'p'},
+    {"output", required_argument, NULL, 'o'},
+    {"format", required_argument, NULL, 'f'},
+    {"concurrency", required_argument, NULL, 'c'},
+    {"probe-parallel", required_argument, NULL, OPT_PROBE_PARALLEL},
+    {"timeout", required_argument, NULL, 't'},
+    {"rate", required_argument, NULL, 'r'},
+    {"sni", required_argument, NULL, OPT_SNI},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+const char jarm__cli_help[] =
+    "Usage: jarmsweep [OPTIONS] [TARGET...]\n"
+    "       jarmsweep explain FINGERPRINT\n"
+    "\n"
+    "Fingerprint TLS servers with JARM: ten crafted ClientHellos per target, one TCP\n"
+    "connection each, hashed into the 62-character fingerprint that Salesforce's jarm.py\n"
+    "prints for the same server. Thousands of targets are scanned concurrently; one result\n"
+    "line is written per input target, in completion order.\n"
+    "\n"
+    "Targets (arguments, or lines of -i files):\n"
+    "  IP  IP:PORT  [IPv6]:PORT  IPv6  HOST  HOST:PORT  HOST,PORT\n"
+    "  Blank lines and lines starting with '#' are skipped. A target without a port is\n"
+    "  scanned on every port of --ports. An unparsable target yields a row with status\n"
+    "  bad_target, its input and line number; it never stops the run. The server_name sent\n"
+    "  is the host exactly as given (IP literals too, as the reference does).\n"
+    "\n"
+    "Input and output:\n"
+    "  -i, --input FILE        read targets from FILE, one per line ('-' = standard input);\n"
+    "                          may be repeated; read as a stream, so pipes and huge files\n"
+    "                          are fine\n"
+    "  -p, --ports LIST        ports for targets without one: 443 | 443,8443 | 8000-8010\n"
+    "                          (default 443)\n"
+    "  -o, --output FILE       write results to FILE instead of standard output\n"
+    "  -f, --format FORMAT     ndjson (default): one JSON object per target with host, ip,\n"
+    "                          port, jarm, status, raw, probes, sni, elapsed_ms, ts;\n"
+    "                          csv: the reference's CSV line 'host,ip,jarm';\n"
+    "                          jarm-json: the reference's -j -v line\n"
+    "                          {\"host\",\"ip\",\"result\",\"jarm\"}\n"
+    "\n"
+    "Scanning:\n"
+    "  -c, --concurrency N     TCP connections in flight (default 1000); the open-files\n"
+    "                          limit is raised to its hard limit and N is clamped to fit\n"
+    "      --probe-parallel N  probes of one target in flight once its first probe has\n"
+    "                          answered, 1-9 (default 9); 1 sends them one by one like\n"
+    "                          the reference\n"
+    "  -t, --timeout SECONDS   per connection: connect, send and the first byte of the\n"
+    "                          reply (default 5, fractions allowed; 20 = the reference)\n"
+    "  -r, --rate N            at most N new connections per second (default: no limit)\n"
+    "      --sni NAME          send NAME as server_name instead of the target's host\n"
+    "\n"
+    "Other:\n"
+    "  -q, --quiet             no progress line, summary or warnings on standard error\n"
+    "  -h, --help              show this help and exit\n"
+    "  -V, --version           print the version and exit\n"
+    "\n"
+    "Status (row field 'status'):\n"
+    "  ok           at least one probe got a ServerHello: 'jarm' is the fingerprint\n"
+    "  timeout      a probe got no byte within --timeout: as in the reference, the raw\n"
+    "               result is ten empty probes and 'jarm' is 62 zeros; when the first\n"
+    "               probe times out no other probe is sent\n"
+    "  refused      every connection was refused\n"
+    "  unreachable  every connection failed with host or network unreachable\n"
+    "  no_tls       no ServerHello, and some reply was not TLS (HTTP, SSH, ...)\n"
+    "  rejected     the server answered only with alerts, resets or empty closes\n"
+    "  bad_target   the input could not be parsed ('error', 'input', 'line' say why)\n"
+    "  dns_error    the host name was not resolved ('error' says why)\n"
+    "  error        local errors only\n"
+    "Each entry of 'probes' has a status (ok, alert, no_tls, malformed, closed, refused,\n"
+    "reset, unreachable, timeout, skipped, error) and 'ms' from connect to outcome.\n"
+    "\n"
+    "Fingerprints equal the reference's also where the reference crashes (a version byte\n"
+    "6-9 gives 'g'-'j', any other unknown version '0'; an ALPN holding ',' keeps the\n"
+    "reference's splitting with missing fields empty).\n"
+    "\n"
+    "Exit status: 0 when every target got its row (whatever the statuses), 1 on a runtime\n"
+    "failure (output not writable, out of memory), 2 on a usage error.\n"
+    "\n"
+    "Examples:\n"
+    "  jarmsweep 127.0.0.1:8443\n"
+    "  jarmsweep -p 443,8443 -c 5000 -t 3 -i hosts.txt -o results.ndjson\n"
+    "  zmap -p 443 -o - 10.0.0.0/8 | jarmsweep -i - -f csv\n"
+    "  jarmsweep explain 07d14d16d21d21d00042d43d000000aa99ce74e2c6d013c745aa52b5cc042d\n";
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+    char *end;
+    unsigned long v;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    v = strtoul(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *s, double min, double max, double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    if (*s == '\0')
+        return -1;
+    v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+#define USAGE(...)                                                                                 \
+    do {                                                                                           \
+        snprintf(msg, msglen, __VA_ARGS__);                                                        \
+        return -1;                                                                                 \
+    } while (0)
+
+int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_t msglen)
+{
+    int ch;
+    unsigned long v;
+    double d;
+    char err[128];
+    int nports;
+
+    memset(o, 0, sizeof(*o));
+    o->concurrency = 1000;
+    o->probe_parallel = JARM_PROBES - 1;
+    o->timeout = 5.0;
+    o->format = JARM__FMT_NDJSON;
+    o->ports[0] = 443;
+    o->nports = 1;
+    o->files = calloc((size_t)argc + 1, sizeof(char *));
+    if (o->files == NULL)
+        USAGE("out of memory");
+
+    opterr = 0;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, ":i:p:o:f:c:t:r:qhV", long_opts, NULL)) != -1) {
+        switch (ch) {
+        case 'i':
+            o->files[o->nfiles++] = optarg;
+            break;
+        case 'p':
+            nports = jarm__ports_parse(optarg, o->ports, JARM__CLI_PORTS_MAX, err, sizeof(err));
+            if (nports < 0)
+                USAGE("--ports: %s", err);
+            o->nports = (size_t)nports;
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'f':
+            if (strcmp(optarg, "ndjson") == 0)
+                o->format = JARM__FMT_NDJSON;
+            else if (strcmp(optarg, "csv") == 0)
+                o->format = JARM__FMT_CSV;
+            else if (strcmp(optarg, "jarm-json") == 0)
+                o->format = JARM__FMT_JARM_JSON;
+            else
+                USAGE("bad format '%s' (ndjson, csv or jarm-json)", optarg);
+            break;
+        case 'c':
+            if (parse_uint(optarg, 1, 1000000, &v) != 0)
+                USAGE("bad concurrency '%s' (1-1000000)", optarg);
+            o->concurrency = (unsigned)v;
+            break;
+        case OPT_PROBE_PARALLEL:
+            if (parse_uint(optarg, 1, JARM_PROBES - 1, &v) != 0)
+                USAGE("bad --probe-parallel '%s' (1-9)", optarg);
+            o->probe_parallel = (unsigned)v;
+            break;
+        case 't':
+            if (parse_double(optarg, 0.001, 86400, &d) != 0)
+                USAGE("bad timeout '%s' (seconds, 0.001-86400)", optarg);
+            o->timeout = d;
+            break;
+        case 'r':
+            if (parse_double(optarg, 0.001, 1e9, &d) != 0)
+                USAGE("bad rate '%s' (connections per second)", optarg);
+            o->rate = d;
+            break;
+        case OPT_SNI:
+            if (strlen(optarg) == 0 || strlen(optarg) > JARM_HOST_MAX)
+                USAGE("bad --sni '%s' (1-%d bytes)", optarg, JARM_HOST_MAX);
+            o->sni = optarg;
+            break;
+        case 'q':
+            o->quiet = 1;
+            break;
+        case 'h':
+            o->help = 1;
+            return 0;
+        case 'V':
+            o->version = 1;
+            return 0;
+        case ':':
+            if (optopt)
+                USAGE("option -%c needs an argument", optopt);
+            USAGE("option %s needs an argument", argv[optind - 1]);
+        default:
+            if (optopt)
+                USAGE("unknown option -%c (see --help)", optopt);
+            USAGE("unknown option %s (see --help)", argv[optind - 1]);
+        }
+    }
+    o->args = argv + optind;
+    o->nargs = argc - optind;
+    if (o->nargs == 0 && o->nfiles == 0)
+        USAGE("no targets (give TARGET arguments or -i FILE; see --help)");
+    return 0;
+}
+
+void jarm__cli_opts_free(jarm__cli_opts_t *o)
+{
+    free(o->files);
+    o->files = NULL;
+}

@@ -1,0 +1,191 @@
+/*
+ * input.c - the line reader thread.
+ *
+ * Targets are pulled, never pushed (DESIGN.md section 2): the scan loop asks for the next
+ * line when it has room. Reading happens on a thread because a pipe (`zmap ... | jarmsweep
+ * -i -`) can block for minutes and the loop must keep serving connections meanwhile. The
+ * thread fills a fixed ring of JARM__INPUT_RING lines and sleeps while it is full, so memory
+ * is flat whatever the input size. The loop learns about new lines through a uv_async_t; the
+ * async is only signalled when the ring goes from empty to non-empty or at the end, so a fast
+ * file costs one wakeup per batch, not per line.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "input.h"
+
+int jarm__input_open(jarm__input_t *in, char *msg, size_t msglen)
+{
+    in->fps = calloc((size_t)in->nfiles + 1, sizeof(*in->fps));
+    if (in->fps == NULL) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < in->nfiles; i++) {
+        if (strcmp(in->files[i], "-") == 0) {
+            in->fps[i] = stdin;
+            continue;
+        }
+        in->fps[i] = fopen(in->files[i], "r");
+        if (in->fps[i] == NULL) {
+            snprintf(msg, msglen, "%s: %s", in->files[i], strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Append one line to the ring, waiting while it is full. Returns 0, or -1 when stopped. */
+static int push(jarm__input_t *in, const char *s, size_t len, const char *source, uint64_t no)
+{
+    int wake;
+    jarm__line_t *l;
+
+    pthread_mutex_lock(&in->mu);
+    while (in->count == JARM__INPUT_RING && !in->stop)
+        pthread_cond_wait(&in->not_full, &in->mu);
+    if (in->stop) {
+        pthread_mutex_unlock(&in->mu);
+        return -1;
+    }
+    l = &in->ring[(in->head + in->count) % JARM__INPUT_RING];
+    l->truncated = len > JARM__LINE_MAX;
+    l->len = l->truncated ? JARM__LINE_MAX : len;
+    memcpy(l->text, s, l->len);
+    l->text[l->len] = '\0';
+    l->source = source;
+    l->lineno = no;
+    wake = in->count++ == 0;
+    pthread_mutex_unlock(&in->mu);
+    if (wake)
+        uv_async_send(&in->async);
+    return 0;
+}
+
+static void *reader_main(void *arg)
+{
+    jarm__input_t *in = arg;
+    char *line = NULL;
+    size_t cap = 0;
+
+    for (int i = 0; i < in->nargs; i++)
+        if (push(in, in->args[i], strlen(in->args[i]), NULL, (uint64_t)i + 1) != 0)
+            goto Exit;
+    for (int f = 0; f < in->nfiles; f++) {
+        uint64_t no = 0;
+        ssize_t n;
+        errno = 0;
+        while ((n = getline(&line, &cap, in->fps[f])) >= 0) {
+            no++;
+            if (n > 0 && line[n - 1] == '\n')
+                n--;
+            if (push(in, line, (size_t)n, in->files[f], no) != 0)
+                goto Exit;
+        }
+        if (ferror(in->fps[f])) {
+            pthread_mutex_lock(&in->mu);
+            snprintf(in->error, sizeof(in->error), "%s: read error: %s", in->files[f],
+                     strerror(errno ? errno : EIO));
+            pthread_mutex_unlock(&in->mu);
+            break;
+        }
+    }
+Exit:
+    free(line);
+    pthread_mutex_lock(&in->mu);
+    in->eof = 1;
+    pthread_mutex_unlock(&in->mu);
+    uv_async_send(&in->async);
+    return NULL;
+}
+
+static void on_async(uv_async_t *a)
+{
+    jarm__input_t *in = a->data;
+    in->wake_cb(in->wake_data);
+}
+
+int jarm__input_start(jarm__input_t *in, uv_loop_t *loop, void (*wake_cb)(void *), void *data)
+{
+    int r;
+
+    in->ring = malloc(sizeof(*in->ring) * JARM__INPUT_RING);
+    if (in->ring == NULL)
+        return UV_ENOMEM;
+    in->head = in->count = 0;
+    in->eof = in->stop = 0;
+    in->error[0] = '\0';
+    in->wake_cb = wake_cb;
+    in->wake_data = data;
+    pthread_mutex_init(&in->mu, NULL);
+    pthread_cond_init(&in->not_full, NULL);
+    if ((r = uv_async_init(loop, &in->async, on_async)) != 0)
+        return r;
+    in->async.data = in;
+    if ((r = pthread_create(&in->thread, NULL, reader_main, in)) != 0)
+        return -r;
+    in->started = 1;
+    return 0;
+}
+
+int jarm__input_pop(jarm__input_t *in, jarm__line_t *out)
+{
+    int ret;
+
+    pthread_mutex_lock(&in->mu);
+    if (in->count > 0 && !in->stop) {
+        *out = in->ring[in->head];
+        in->head = (in->head + 1) % JARM__INPUT_RING;
+        if (in->count-- == JARM__INPUT_RING)
+            pthread_cond_signal(&in->not_full);
+        ret = 1;
+    } else {
+        ret = (in->eof || in->stop) ? -1 : 0;
+    }
+    pthread_mutex_unlock(&in->mu);
+    return ret;
+}
+
+void jarm__input_stop(jarm__input_t *in)
+{
+    pthread_mutex_lock(&in->mu);
+    in->stop = 1;
+    pthread_cond_signal(&in->not_full);
+    pthread_mutex_unlock(&in->mu);
+}
+
+void jarm__input_close(jarm__input_t *in)
+{
+    int eof = 1, started = in->started;
+
+    if (started) {
+        jarm__input_stop(in);
+        pthread_mutex_lock(&in->mu);
+        eof = in->eof;
+        pthread_mutex_unlock(&in->mu);
+        /* A reader blocked in getline on a pipe only returns when the writer does; on a
+         * graceful stop we do not wait for it (nor free what it uses): the process exits. */
+        if (eof)
+            pthread_join(in->thread, NULL);
+        else
+            pthread_detach(in->thread);
+        uv_close((uv_handle_t *)&in->async, NULL);
+        in->started = 0;
+        if (!eof)
+            return;
+    }
+    if (in->fps != NULL) {
+        for (int i = 0; i < in->nfiles; i++)
+            if (in->fps[i] != NULL && in->fps[i] != stdin)
+                fclose(in->fps[i]);
+        free(in->fps);
+        in->fps = NULL;
+    }
+    if (started) {
+        free(in->ring);
+        in->ring = NULL;
+        pthread_mutex_destroy(&in->mu);
+        pthread_cond_destroy(&in->not_full);
+    }
+}

@@ -1,0 +1,844 @@
+/*
+ * scan.c - the scan engine.
+ *
+ * Targets. A target steps GATE -> PROBING -> DONE. Probe 1 (the gate) runs alone; if it
+ * times out the target is done at once with the reference's result for a timeout (ten empty
+ * probes, 62 zeros) and nine connections are saved, which is what makes sweeps of mostly
+ * dead space cheap. Otherwise probes 2..10 run with at most opts.probe_parallel in flight.
+ * All ten go to the one address pinned in the target. As in the reference, a timeout on any
+ * probe decides the whole target (the other connections are abandoned), while refusals,
+ * resets and non-TLS replies only blank their own probe.
+ *
+ * Connections. One struct per probe connection, from a free list, holding only its uv_tcp_t,
+ * a request union and bookkeeping. Each reply is parsed straight from the engine's shared
+ * read buffer; only when the parser needs more bytes than one read delivered does the
+ * connection take a JARM_RX_MAX buffer from a pool, so idle and single-read connections cost
+ * no receive memory. There is no per-connection timer: every connection has the same timeout,
+ * so deadlines are ordered by start time and one list plus one uv_timer_t serve them all.
+ * Every path ends in conn_finish(), and the handle's close callback is the one place that
+ * hands the result to the target and returns the connection to the free list.
+ *
+ * Reading follows DESIGN.md section 1: stop as soon as jarm_reply_parse() says the answer
+ * can no longer change, at JARM_RX_MAX bytes, at EOF or error; a timeout with bytes buffered
+ * parses them as final (what the reference's single recv(1484) would have returned).
+ *
+ * Scheduling. pump() fills the connection window, preferring probes of targets already in
+ * flight (so targets finish and free their memory) over pulling new targets. A token bucket
+ * limits new connections per second. EMFILE, ENFILE, EADDRNOTAVAIL and ENOBUFS shrink the
+ * window and retry the probe later; they never lose a target.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "scan.h"
+
+#define ALL_PROBES ((uint16_t)((1u << JARM_PROBES) - 1))
+
+typedef enum conn_state_e { C_CONNECTING, C_READING, C_CLOSING } conn_state_t;
+
+typedef struct jarm__conn_s {
+    uv_tcp_t tcp;
+    union {
+        uv_connect_t connect;
+        uv_write_t write;
+    } req;
+    jarm__scan_t *s;
+    jarm__target_t *t;
+    struct jarm__conn_s *dl_prev, *dl_next; /* deadline list, or free list (dl_next) */
+    uint64_t start_ms, deadline;
+    uint8_t *rx;  /* from the pool once a reply needs more than one read */
+    uint8_t *tx;  /* the unsent rest of the ClientHello after a partial write */
+    uint16_t rx_len;
+    uint8_t probe;
+    uint8_t state;
+    uint8_t connected, retry, in_dl, write_pending;
+    uint8_t result; /* jarm__pstatus_t, recorded by conn_finish */
+} conn_t;
+
+/* Errors that mean "the machine is out of sockets or ports now", not "the target is bad". */
+static int is_resource_error(int err)
+{
+    return err == UV_EMFILE || err == UV_ENFILE || err == UV_EADDRNOTAVAIL || err == UV_ENOBUFS ||
+           err == UV_ENOMEM;
+}
+
+const char *jarm__pstatus_name(jarm__pstatus_t s)
+{
+    static const char *const names[] = {"pending", "ok",     "alert",       "no_tls",
+                                        "malformed", "closed", "refused",   "reset",
+                                        "unreachable", "timeout", "skipped", "error"};
+    return (size_t)s < JARM__ARRAY_SIZE(names) ? names[s] : "error";
+}
+
+const char *jarm__tstatus_name(jarm__tstatus_t s)
+{
+    static const char *const names[] = {"ok",     "timeout",  "refused", "unreachable",
+                                        "no_tls", "rejected", "error"};
+    return (size_t)s < JARM__ARRAY_SIZE(names) ? names[s] : "error";
+}
+
+static void pump(jarm__scan_t *s);
+static void on_close(uv_handle_t *h);
+
+/* ---- memory: slabs of connections and targets, a pool of receive buffers ---- */
+
+static int remember_block(jarm__scan_t *s, void *p)
+{
+    if (s->nblocks == s->blocks_cap) {
+        size_t cap = s->blocks_cap ? s->blocks_cap * 2 : 64;
+        void **b = realloc(s->blocks, cap * sizeof(*b));
+        if (b == NULL)
+            return -1;
+        s->blocks = b;
+        s->blocks_cap = cap;
+    }
+    s->blocks[s->nblocks++] = p;
+    return 0;
+}
+
+#define SLAB 256
+
+static conn_t *conn_get(jarm__scan_t *s)
+{
+    conn_t *c = s->free_conns;
+    if (c == NULL) {
+        conn_t *slab = calloc(SLAB, sizeof(*slab));
+        if (slab == NULL || remember_block(s, slab) != 0) {
+            free(slab);
+            return NULL;
+        }
+        for (size_t i = 0; i < SLAB; i++) {
+            slab[i].dl_next = s->free_conns;
+            s->free_conns = &slab[i];
+        }
+        c = s->free_conns;
+    }
+    s->free_conns = c->dl_next;
+    memset(c, 0, sizeof(*c));
+    c->s = s;
+    return c;
+}
+
+static void conn_put(jarm__scan_t *s, conn_t *c)
+{
+    c->dl_next = s->free_conns;
+    s->free_conns = c;
+}
+
+static jarm__target_t *target_get(jarm__scan_t *s)
+{
+    jarm__target_t *t = s->free_targets;
+    if (t == NULL) {
+        jarm__target_t *slab = calloc(SLAB / 4, sizeof(*slab));
+        if (slab == NULL || remember_block(s, slab) != 0) {
+            free(slab);
+            return NULL;
+        }
+        for (size_t i = 0; i < SLAB / 4; i++) {
+            slab[i].next = s->free_targets;
+            s->free_targets = &slab[i];
+        }
+        t = s->free_targets;
+    }
+    s->free_targets = t->next;
+    /* Only the header needs clearing; strs_inline is written before it is read. */
+    memset(t, 0, offsetof(jarm__target_t, strs_inline));
+    t->strs = t->strs_inline;
+    t->strs_cap = sizeof(t->strs_inline);
+    return t;
+}
+
+static void target_put(jarm__scan_t *s, jarm__target_t *t)
+{
+    if (t->strs != t->strs_inline)
+        free(t->strs);
+    t->next = s->free_targets;
+    s->free_targets = t;
+}
+
+static uint8_t *rx_get(jarm__scan_t *s)
+{
+    if (s->free_rx_n > 0)
+        return s->free_rx[--s->free_rx_n];
+    return malloc(JARM_RX_MAX);
+}
+
+static void rx_put(jarm__scan_t *s, uint8_t *rx)
+{
+    if (s->free_rx_n == s->free_rx_cap) {
+        size_t cap = s->free_rx_cap ? s->free_rx_cap * 2 : 256;
+        uint8_t **p = realloc(s->free_rx, cap * sizeof(*p));
+        if (p == NULL) {
+            free(rx);
+            return;
+        }
+        s->free_rx = p;
+        s->free_rx_cap = cap;
+    }
+    s->free_rx[s->free_rx_n++] = rx;
+}
+
+/* ---- deadlines: one list in start order, one timer for its head ---- */
+
+static void dl_remove(jarm__scan_t *s, conn_t *c)
+{
+    if (!c->in_dl)
+        return;
+    if (c->dl_prev)
+        c->dl_prev->dl_next = c->dl_next;
+    else
+        s->dl_head = c->dl_next;
+    if (c->dl_next)
+        c->dl_next->dl_prev = c->dl_prev;
+    else
+        s->dl_tail = c->dl_prev;
+    c->dl_prev = c->dl_next = NULL;
+    c->in_dl = 0;
+}
+
+static void on_deadline(uv_timer_t *timer);
+
+static void dl_arm(jarm__scan_t *s)
+{
+    uint64_t now = uv_now(s->loop);
+    if (s->dl_head == NULL) {
+        uv_timer_stop(&s->deadline_timer);
+        return;
+    }
+    uv_timer_start(&s->deadline_timer, on_deadline,
+                   s->dl_head->deadline > now ? s->dl_head->deadline - now : 0, 0);
+}
+
+static void dl_append(jarm__scan_t *s, conn_t *c)
+{
+    c->deadline = c->start_ms + s->opts.timeout_ms;
+    c->dl_prev = s->dl_tail;
+    c->dl_next = NULL;
+    if (s->dl_tail)
+        s->dl_tail->dl_next = c;
+    else
+        s->dl_head = c;
+    s->dl_tail = c;
+    c->in_dl = 1;
+    /* A later head is found by the timer itself; only a new first entry needs arming. */
+    if (s->dl_head == c && !uv_is_active((uv_handle_t *)&s->deadline_timer))
+        dl_arm(s);
+}
+
+/* ---- probe strings ---- */
+
+static int target_store(jarm__target_t *t, unsigned probe, const char *str, size_t len)
+{
+    if (t->strs_len + len > t->strs_cap) {
+        size_t cap = t->strs_cap * 2 > t->strs_len + len ? t->strs_cap * 2 : t->strs_len + len;
+        char *p = malloc(cap);
+        if (p == NULL)
+            return -1;
+        memcpy(p, t->strs, t->strs_len);
+        if (t->strs != t->strs_inline)
+            free(t->strs);
+        t->strs = p;
+        t->strs_cap = cap;
+    }
+    memcpy(t->strs + t->strs_len, str, len);
+    t->probes[probe].off = (uint16_t)t->strs_len;
+    t->probes[probe].len = (uint16_t)len;
+    t->strs_len += len;
+    return 0;
+}
+
+/* ---- finishing ---- */
+
+static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size_t len);
+
+/* A probe timed out: the whole target is decided; abandon its other connections. */
+static void target_timeout(jarm__target_t *t)
+{
+    t->timed_out = 1;
+    for (unsigned i = 0; i < JARM_PROBES; i++)
+        if (t->conns[i] != NULL && t->conns[i]->state != C_CLOSING)
+            conn_finish(t->conns[i], JARM__P_SKIPPED, NULL, 0);
+    for (unsigned i = 0; i < JARM_PROBES; i++)
+        if (!(t->started & (1u << i)))
+            t->probes[i].status = JARM__P_SKIPPED;
+    t->started = ALL_PROBES;
+}
+
+/* The one way a connection ends: record its result, then close (results count on close). */
+static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size_t len)
+{
+    jarm__scan_t *s = c->s;
+    jarm__target_t *t = c->t;
+
+    if (c->state == C_CLOSING)
+        return;
+    c->state = C_CLOSING;
+    dl_remove(s, c);
+    if (!c->retry) {
+        t->probes[c->probe].status = (uint8_t)result;
+        t->probes[c->probe].ms = (uint32_t)(uv_now(s->loop) - c->start_ms);
+        if (str != NULL && !t->timed_out && target_store(t, c->probe, str, len) != 0)
+            t->probes[c->probe].status = JARM__P_ERROR;
+    }
+    if (c->connected)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    /* RST, as scanners do: no TIME_WAIT on our side, nothing left to say. */
+    if (!c->connected || uv_tcp_close_reset(&c->tcp, on_close) != 0)
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+    if (result == JARM__P_TIMEOUT && !t->timed_out)
+        target_timeout(t);
+}
+
+/* The row's status from the per-probe outcomes. */
+static jarm__tstatus_t target_status(const jarm__target_t *t)
+{
+    unsigned n[JARM__P_ERROR + 1] = {0};
+    for (unsigned i = 0; i < JARM_PROBES; i++)
+        n[t->probes[i].status]++;
+    if (t->timed_out)
+        return JARM__T_TIMEOUT;
+    if (n[JARM__P_OK])
+        return JARM__T_OK;
+    if (n[JARM__P_NO_TLS])
+        return JARM__T_NO_TLS;
+    if (n[JARM__P_REFUSED] == JARM_PROBES)
+        return JARM__T_REFUSED;
+    if (n[JARM__P_UNREACHABLE] == JARM_PROBES)
+        return JARM__T_UNREACHABLE;
+    if (n[JARM__P_ALERT] + n[JARM__P_MALFORMED] + n[JARM__P_CLOSED] + n[JARM__P_RESET] +
+            n[JARM__P_REFUSED] >
+        0)
+        return JARM__T_REJECTED;
+    return JARM__T_ERROR;
+}
+
+static void target_complete(jarm__scan_t *s, jarm__target_t *t)
+{
+    static const char empty_raw[] = JARM_RAW_EMPTY;
+    size_t fp_len;
+
+    t->end_ms = uv_now(s->loop);
+    t->status = target_status(t);
+    if (t->timed_out) {
+        t->raw = empty_raw;
+        t->raw_len = sizeof(empty_raw) - 1;
+    } else {
+        const char *p[JARM_PROBES];
+        size_t l[JARM_PROBES], need;
+        for (unsigned i = 0; i < JARM_PROBES; i++) {
+            int has = t->probes[i].len > 0;
+            p[i] = has ? t->strs + t->probes[i].off : "|||";
+            l[i] = has ? t->probes[i].len : 3;
+        }
+        if (jarm_raw_join(p, l, s->rawbuf, s->rawbuf_cap, &need) == JARM_ENOBUFS) {
+            char *nb = malloc(need + 1);
+            if (nb != NULL) {
+                free(s->rawbuf);
+                s->rawbuf = nb;
+                s->rawbuf_cap = need + 1;
+            }
+            if (jarm_raw_join(p, l, s->rawbuf, s->rawbuf_cap, &need) != 0) {
+                t->status = JARM__T_ERROR;
+                need = 0;
+                s->rawbuf[0] = '\0';
+            }
+        }
+        t->raw = s->rawbuf;
+        t->raw_len = need;
+    }
+    if (jarm_fuzzy_hash(t->raw, t->raw_len, s->fpbuf, s->fpbuf_cap, &fp_len) == JARM_ENOBUFS) {
+        /* Only an ALPN holding ',' makes the fingerprint longer than 62 characters; the
+         * reference prints it whole, and so do we. */
+        char *nb = malloc(fp_len + 1);
+        if (nb != NULL) {
+            free(s->fpbuf);
+            s->fpbuf = nb;
+            s->fpbuf_cap = fp_len + 1;
+        }
+        if (jarm_fuzzy_hash(t->raw, t->raw_len, s->fpbuf, s->fpbuf_cap, &fp_len) != 0) {
+            t->status = JARM__T_ERROR;
+            memset(s->fpbuf, '0', JARM_FP_LEN);
+            s->fpbuf[JARM_FP_LEN] = '\0';
+        }
+    }
+    t->jarm = s->fpbuf;
+    s->stats.targets_done++;
+    s->stats.targets_active--;
+    s->stats.by_status[t->status]++;
+    s->on_result(s, t);
+    target_put(s, t);
+}
+
+static void ready_push(jarm__scan_t *s, jarm__target_t *t)
+{
+    if (t->queued)
+        return;
+    t->queued = 1;
+    t->next = NULL;
+    if (s->ready_tail)
+        s->ready_tail->next = t;
+    else
+        s->ready_head = t;
+    s->ready_tail = t;
+}
+
+static void on_close(uv_handle_t *h)
+{
+    conn_t *c = JARM__CONTAINER_OF(h, conn_t, tcp);
+    jarm__scan_t *s = c->s;
+    jarm__target_t *t = c->t;
+
+    if (c->rx != NULL)
+        rx_put(s, c->rx);
+    free(c->tx);
+    t->conns[c->probe] = NULL;
+    t->in_flight--;
+    s->stats.conns_active--;
+    if (c->retry) {
+        /* Out of sockets: give the probe back; pump() starts it again when there is room. */
+        if (!t->timed_out) {
+            t->probes[c->probe].status = JARM__P_PENDING;
+            t->started &= (uint16_t)~(1u << c->probe);
+        }
+    } else {
+        s->stats.conns_done++;
+        if (c->probe == 0)
+            t->gate_done = 1;
+    }
+    conn_put(s, c);
+
+    if (t->in_flight == 0 && t->started == ALL_PROBES)
+        target_complete(s, t);
+    else if (t->started != ALL_PROBES)
+        ready_push(s, t);
+    pump(s);
+}
+
+/* ---- one probe connection ---- */
+
+/* Parse what we have; finish the connection when the answer is decided. */
+static void conn_parse(conn_t *c, const uint8_t *buf, size_t len, int final)
+{
+    jarm__scan_t *s = c->s;
+    jarm_reply_t r;
+    jarm__pstatus_t st;
+    int ret = jarm_reply_parse(buf, len, final, &r, s->scratch, JARM_PROBE_STR_MAX);
+
+    if (ret == JARM_EAGAIN)
+        return;
+    if (ret != 0) {
+        conn_finish(c, JARM__P_ERROR, "|||", 3);
+        return;
+    }
+    switch (r.kind) {
+    case JARM_REPLY_SERVER_HELLO:
+        st = JARM__P_OK;
+        break;
+    case JARM_REPLY_ALERT:
+        st = JARM__P_ALERT;
+        break;
+    case JARM_REPLY_NOT_TLS:
+        st = JARM__P_NO_TLS;
+        break;
+    case JARM_REPLY_MALFORMED:
+        st = JARM__P_MALFORMED;
+        break;
+    default:
+        st = JARM__P_CLOSED;
+        break;
+    }
+    conn_finish(c, st, s->scratch, r.len);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn_t *c = JARM__CONTAINER_OF(h, conn_t, tcp);
+    buf->base = (char *)c->s->readbuf;
+    buf->len = sizeof(c->s->readbuf);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    conn_t *c = JARM__CONTAINER_OF(stream, conn_t, tcp);
+    jarm__scan_t *s = c->s;
+
+    if (c->state == C_CLOSING || nread == 0)
+        return;
+    if (nread < 0) {
+        if (c->rx_len > 0) /* the bytes a recv() would have returned before the error */
+            conn_parse(c, c->rx, c->rx_len, 1);
+        else if (nread == UV_EOF)
+            conn_finish(c, JARM__P_CLOSED, "|||", 3);
+        else if (nread == UV_ECONNRESET)
+            conn_finish(c, JARM__P_RESET, "|||", 3);
+        else
+            conn_finish(c, JARM__P_ERROR, "|||", 3);
+        return;
+    }
+    if (c->rx == NULL) {
+        /* The common case: the whole answer is in this one read, parsed where it lies. */
+        conn_parse(c, (const uint8_t *)buf->base, (size_t)nread, (size_t)nread >= JARM_RX_MAX);
+        if (c->state == C_CLOSING)
+            return;
+        if ((c->rx = rx_get(s)) == NULL) {
+            conn_finish(c, JARM__P_ERROR, "|||", 3);
+            return;
+        }
+        memcpy(c->rx, buf->base, (size_t)nread);
+        c->rx_len = (uint16_t)nread;
+        return;
+    }
+    {
+        size_t room = JARM_RX_MAX - c->rx_len, n = (size_t)nread < room ? (size_t)nread : room;
+        memcpy(c->rx + c->rx_len, buf->base, n);
+        c->rx_len = (uint16_t)(c->rx_len + n);
+        conn_parse(c, c->rx, c->rx_len, c->rx_len >= JARM_RX_MAX);
+    }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    conn_t *c = JARM__CONTAINER_OF(req, conn_t, req.write);
+    free(c->tx);
+    c->tx = NULL;
+    if (status < 0 && c->state != C_CLOSING)
+        conn_finish(c, status == UV_ECONNRESET || status == UV_EPIPE ? JARM__P_RESET
+                                                                      : JARM__P_ERROR,
+                    "|||", 3);
+}
+
+static jarm__pstatus_t connect_error_status(int status)
+{
+    switch (status) {
+    case UV_ECONNREFUSED:
+        return JARM__P_REFUSED;
+    case UV_ECONNRESET:
+        return JARM__P_RESET;
+    case UV_EHOSTUNREACH:
+    case UV_ENETUNREACH:
+        return JARM__P_UNREACHABLE;
+    case UV_ETIMEDOUT:
+        return JARM__P_TIMEOUT;
+    default:
+        return JARM__P_ERROR;
+    }
+}
+
+/* A failed connect: a resource shortage is retried, anything else is the probe's result. */
+static void conn_fail(conn_t *c, int err)
+{
+    jarm__pstatus_t st;
+    if (is_resource_error(err)) {
+        c->retry = 1;
+        conn_finish(c, JARM__P_PENDING, NULL, 0);
+        return;
+    }
+    st = connect_error_status(err);
+    conn_finish(c, st, st == JARM__P_TIMEOUT ? NULL : "|||", 3);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    conn_t *c = JARM__CONTAINER_OF(req, conn_t, req.connect);
+    jarm__scan_t *s = c->s;
+    jarm__target_t *t = c->t;
+    uint8_t hello[JARM_HELLO_MAX];
+    size_t len;
+    uv_buf_t b;
+    int r;
+
+    if (c->state == C_CLOSING)
+        return;
+    if (status < 0) {
+        conn_fail(c, status);
+        return;
+    }
+    c->connected = 1;
+    c->state = C_READING;
+    if (jarm_probe_build(c->probe, t->sni, t->sni_len, jarm_rng_fill, &s->rng, hello,
+                         sizeof(hello), &len) != 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        conn_finish(c, JARM__P_ERROR, "|||", 3);
+        return;
+    }
+    /* A fresh socket takes a few hundred bytes at once; fall back to uv_write for the rest. */
+    b = uv_buf_init((char *)hello, (unsigned)len);
+    r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (r == (int)len)
+        return;
+    if (r < 0 && r != UV_EAGAIN) {
+        conn_finish(c, r == UV_ECONNRESET || r == UV_EPIPE ? JARM__P_RESET : JARM__P_ERROR, "|||",
+                    3);
+        return;
+    }
+    if (r < 0)
+        r = 0;
+    if ((c->tx = malloc(len - (size_t)r)) == NULL) {
+        conn_finish(c, JARM__P_ERROR, "|||", 3);
+        return;
+    }
+    memcpy(c->tx, hello + r, len - (size_t)r);
+    b = uv_buf_init((char *)c->tx, (unsigned)(len - (size_t)r));
+    if (uv_write(&c->req.write, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0)
+        conn_finish(c, JARM__P_ERROR, "|||", 3);
+}
+
+/* Start probe `probe` of t. Returns 0, or a resource error (the probe was not started). */
+static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
+{
+    conn_t *c = conn_get(s);
+    int r;
+
+    if (c == NULL)
+        return UV_ENOMEM;
+    if ((r = uv_tcp_init(s->loop, &c->tcp)) != 0) {
+        conn_put(s, c);
+        return r;
+    }
+    c->t = t;
+    c->probe = (uint8_t)probe;
+    c->state = C_CONNECTING;
+    c->start_ms = uv_now(s->loop);
+    t->conns[probe] = c;
+    t->in_flight++;
+    s->stats.conns_active++;
+    s->stats.conns_started++;
+    r = uv_tcp_connect(&c->req.connect, &c->tcp, (const struct sockaddr *)&t->addr, on_connect);
+    if (r != 0) {
+        /* A synchronous failure still closes the handle; on_close takes it from there. */
+        conn_fail(c, r);
+        return is_resource_error(r) ? r : 0;
+    }
+    dl_append(s, c);
+    return 0;
+}
+
+static void on_deadline(uv_timer_t *timer)
+{
+    jarm__scan_t *s = JARM__CONTAINER_OF(timer, jarm__scan_t, deadline_timer);
+    uint64_t now = uv_now(s->loop);
+
+    while (s->dl_head != NULL && s->dl_head->deadline <= now) {
+        conn_t *c = s->dl_head;
+        dl_remove(s, c);
+        if (c->rx_len > 0)
+            conn_parse(c, c->rx, c->rx_len, 1); /* bytes arrived: they are the answer */
+        else
+            conn_finish(c, JARM__P_TIMEOUT, NULL, 0);
+    }
+    dl_arm(s);
+}
+
+static void on_retry(uv_timer_t *timer)
+{
+    jarm__scan_t *s = JARM__CONTAINER_OF(timer, jarm__scan_t, retry_timer);
+    /* Grow the window back gradually after a resource shortage. */
+    if (s->window < s->opts.concurrency)
+        s->window += (s->opts.concurrency - s->window + 7) / 8;
+    pump(s);
+}
+
+/* Take a token for one new connection; arms the retry timer when there is none. */
+static int take_token(jarm__scan_t *s)
+{
+    uint64_t now;
+    double burst;
+
+    if (s->opts.rate <= 0)
+        return 1;
+    now = uv_now(s->loop);
+    burst = s->opts.rate / 100 > 1 ? s->opts.rate / 100 : 1; /* 10 ms worth */
+    s->tokens += (double)(now - s->tokens_at) * s->opts.rate / 1000.0;
+    s->tokens_at = now;
+    if (s->tokens > burst)
+        s->tokens = burst;
+    if (s->tokens >= 1) {
+        s->tokens -= 1;
+        return 1;
+    }
+    if (!uv_is_active((uv_handle_t *)&s->retry_timer))
+        uv_timer_start(&s->retry_timer, on_retry,
+                       (uint64_t)((1 - s->tokens) * 1000.0 / s->opts.rate) + 1, 0);
+    return 0;
+}
+
+static void check_done(jarm__scan_t *s)
+{
+    if ((s->input_done || s->stopping) && s->stats.targets_active == 0 && !s->done_called) {
+        s->done_called = 1;
+        uv_timer_stop(&s->deadline_timer);
+        uv_timer_stop(&s->retry_timer);
+        s->on_done(s);
+    }
+}
+
+/* May t start another probe now? The gate (probe 1) runs alone. */
+static int target_can_start(const jarm__scan_t *s, const jarm__target_t *t)
+{
+    if (t->timed_out || t->started == ALL_PROBES)
+        return 0;
+    if (!t->gate_done)
+        return t->in_flight == 0;
+    return t->in_flight < s->opts.probe_parallel;
+}
+
+static void ready_pop(jarm__scan_t *s)
+{
+    jarm__target_t *t = s->ready_head;
+    s->ready_head = t->next;
+    if (s->ready_head == NULL)
+        s->ready_tail = NULL;
+    t->queued = 0;
+}
+
+static void pump(jarm__scan_t *s)
+{
+    if (s->pumping || s->closing || !s->started)
+        return;
+    s->pumping = 1;
+    while (s->stats.conns_active < s->window) {
+        jarm__target_t *t = s->ready_head;
+        unsigned probe;
+        int r;
+
+        if (t != NULL) {
+            if (!target_can_start(s, t)) {
+                ready_pop(s); /* on_close queues it again when it can go on */
+                continue;
+            }
+            if (!take_token(s))
+                break;
+        } else {
+            if (s->input_done || s->stopping)
+                break;
+            if (!take_token(s))
+                break;
+            if ((t = target_get(s)) == NULL)
+                break;
+            r = s->pull(s, t);
+            if (r <= 0) {
+                target_put(s, t);
+                if (r < 0)
+                    s->input_done = 1;
+                s->tokens += 1; /* not used */
+                break;
+            }
+            if (s->opts.sni != NULL) {
+                t->sni = s->opts.sni;
+                t->sni_len = strlen(s->opts.sni);
+            } else {
+                t->sni = t->host;
+                t->sni_len = t->host_len;
+            }
+            t->start_ms = uv_now(s->loop);
+            s->stats.targets_started++;
+            s->stats.targets_active++;
+        }
+        probe = (unsigned)__builtin_ctz((unsigned)~t->started); /* the lowest not started */
+        t->started |= (uint16_t)(1u << probe);
+        r = probe_start(s, t, probe);
+        if (r != 0) {
+            /* Out of sockets or memory. The probe is given back in on_close (or now, if it
+             * never got a connection); shrink the window to what is open and retry later. */
+            if (t->conns[probe] == NULL) {
+                t->started &= (uint16_t)~(1u << probe);
+                ready_push(s, t);
+            }
+            s->window = s->stats.conns_active > 1 ? s->stats.conns_active : 1;
+            if (!uv_is_active((uv_handle_t *)&s->retry_timer))
+                uv_timer_start(&s->retry_timer, on_retry, 100, 0);
+            break;
+        }
+        if (t->queued && !target_can_start(s, t))
+            ready_pop(s);
+    }
+    s->stats.window = s->window;
+    s->pumping = 0;
+    check_done(s);
+}
+
+/* ---- public ---- */
+
+int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *opts)
+{
+    int r;
+
+    memset(s, 0, offsetof(jarm__scan_t, readbuf));
+    s->loop = loop;
+    s->opts = *opts;
+    if (s->opts.concurrency == 0)
+        s->opts.concurrency = 1;
+    if (s->opts.probe_parallel < 1 || s->opts.probe_parallel > JARM_PROBES - 1)
+        s->opts.probe_parallel = JARM_PROBES - 1;
+    s->window = s->opts.concurrency;
+    if (jarm_rng_init(&s->rng) != 0)
+        return UV_EIO;
+    s->scratch = malloc(JARM_PROBE_STR_MAX);
+    s->rawbuf_cap = 4096;
+    s->rawbuf = malloc(s->rawbuf_cap);
+    s->fpbuf_cap = JARM_FP_LEN + 1;
+    s->fpbuf = malloc(s->fpbuf_cap);
+    if (s->scratch == NULL || s->rawbuf == NULL || s->fpbuf == NULL)
+        return UV_ENOMEM;
+    if ((r = uv_timer_init(loop, &s->deadline_timer)) != 0 ||
+        (r = uv_timer_init(loop, &s->retry_timer)) != 0)
+        return r;
+    s->handles_open = 2;
+    return 0;
+}
+
+int jarm__scan_start(jarm__scan_t *s, jarm__pull_cb pull, jarm__result_cb on_result,
+                     jarm__done_cb on_done)
+{
+    s->pull = pull;
+    s->on_result = on_result;
+    s->on_done = on_done;
+    s->tokens_at = uv_now(s->loop);
+    s->tokens = 1;
+    s->started = 1;
+    pump(s);
+    return 0;
+}
+
+void jarm__scan_wake(jarm__scan_t *s)
+{
+    pump(s);
+}
+
+void jarm__scan_stop(jarm__scan_t *s)
+{
+    s->stopping = 1;
+    pump(s);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    jarm__scan_t *s = h->data;
+    if (--s->handles_open > 0)
+        return;
+    for (size_t i = 0; i < s->nblocks; i++)
+        free(s->blocks[i]);
+    free(s->blocks);
+    while (s->free_rx_n > 0)
+        free(s->free_rx[--s->free_rx_n]);
+    free(s->free_rx);
+    free(s->scratch);
+    free(s->rawbuf);
+    free(s->fpbuf);
+    if (s->close_cb)
+        s->close_cb(s);
+}
+
+void jarm__scan_close(jarm__scan_t *s, void (*close_cb)(jarm__scan_t *s))
+{
+    assert(s->stats.conns_active == 0);
+    s->closing = 1;
+    s->close_cb = close_cb;
+    s->deadline_timer.data = s;
+    s->retry_timer.data = s;
+    uv_close((uv_handle_t *)&s->deadline_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&s->retry_timer, on_timer_closed);
+}

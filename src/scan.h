@@ -1,0 +1,157 @@
+/*
+ * scan.h - the scan engine: per-target state machines driving probe connections on a
+ * caller's libuv loop. Shaped like a libuv handle (init, start, stop, close with callback)
+ * so it can become the public scanner API.
+ */
+#ifndef JARM_SCAN_H_
+#define JARM_SCAN_H_
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "jarm.h"
+
+/* Per-probe outcome. */
+typedef enum jarm__pstatus_e {
+    JARM__P_PENDING = 0,
+    JARM__P_OK,          /* a ServerHello: a real probe string */
+    JARM__P_ALERT,       /* a TLS alert */
+    JARM__P_NO_TLS,      /* bytes that are not TLS */
+    JARM__P_MALFORMED,   /* a TLS record that is not a usable ServerHello */
+    JARM__P_CLOSED,      /* EOF without a byte */
+    JARM__P_REFUSED,     /* connection refused */
+    JARM__P_RESET,       /* reset without a byte */
+    JARM__P_UNREACHABLE, /* host or network unreachable */
+    JARM__P_TIMEOUT,     /* no byte before the timeout */
+    JARM__P_SKIPPED,     /* not sent, or abandoned, because another probe timed out */
+    JARM__P_ERROR        /* any other socket error */
+} jarm__pstatus_t;
+
+/* Per-target outcome, the row's `status`. */
+typedef enum jarm__tstatus_e {
+    JARM__T_OK = 0,      /* at least one ServerHello */
+    JARM__T_TIMEOUT,     /* a probe timed out: reference rule, ten empty probes */
+    JARM__T_REFUSED,     /* every probe refused */
+    JARM__T_UNREACHABLE, /* every probe unreachable */
+    JARM__T_NO_TLS,      /* no ServerHello, some reply was not TLS */
+    JARM__T_REJECTED,    /* answered, but only alerts, resets, empty closes or malformed TLS */
+    JARM__T_ERROR        /* local errors only */
+} jarm__tstatus_t;
+
+const char *jarm__pstatus_name(jarm__pstatus_t s);
+const char *jarm__tstatus_name(jarm__tstatus_t s);
+
+typedef struct jarm__scan_s jarm__scan_t;
+typedef struct jarm__target_s jarm__target_t;
+
+/* Inline storage for the ten probe strings of a target; longer results spill to the heap. */
+#define JARM__STRS_INLINE 384
+
+struct jarm__target_s {
+    /* Filled by the pull callback. */
+    char host[JARM_HOST_MAX + 1];
+    size_t host_len;
+    struct sockaddr_storage addr; /* the pinned address, port included */
+    uint16_t port;
+    char ip[46];        /* addr as text */
+    const char *sni;    /* server_name: host unless the scanner's sni option is set */
+    size_t sni_len;
+    void *data;         /* the caller's, untouched by the engine */
+    uint64_t lineno;
+    const char *source;
+
+    /* Results, valid in the result callback. */
+    jarm__tstatus_t status;
+    struct {
+        uint8_t status;  /* jarm__pstatus_t */
+        uint32_t ms;     /* connect to outcome */
+        uint16_t off, len; /* the probe string in strs */
+    } probes[JARM_PROBES];
+    uint64_t start_ms, end_ms;
+    const char *raw;  /* the raw string, NUL-terminated, valid during the callback only */
+    size_t raw_len;
+    const char *jarm; /* the fingerprint, likewise (62 chars; longer only for ALPN with ',') */
+
+    /* Engine state. */
+    struct jarm__conn_s *conns[JARM_PROBES];
+    uint16_t started; /* bit i: probe i was started (and not given back for a retry) */
+    uint8_t in_flight, timed_out, queued, gate_done;
+    char *strs;
+    size_t strs_len, strs_cap;
+    jarm__target_t *next; /* ready queue or free list */
+    char strs_inline[JARM__STRS_INLINE];
+};
+
+/*
+ * Fill t (host, addr, port, ip, lineno...) with the next target. Returns 1 when t was filled,
+ * 0 when none is available now (call jarm__scan_wake when there is), -1 at the end of input.
+ */
+typedef int (*jarm__pull_cb)(jarm__scan_t *s, jarm__target_t *t);
+/* A target is complete; t and t->raw are valid only during the call. */
+typedef void (*jarm__result_cb)(jarm__scan_t *s, jarm__target_t *t);
+/* Every pulled target has been reported and nothing is in flight. */
+typedef void (*jarm__done_cb)(jarm__scan_t *s);
+
+typedef struct jarm__scan_opts_s {
+    unsigned concurrency;    /* connections in flight */
+    unsigned probe_parallel; /* probes of one target in flight after the gate, 1..9 */
+    uint64_t timeout_ms;     /* per connection: connect, write and first reply byte */
+    double rate;             /* new connections per second, 0 = unlimited */
+    const char *sni;         /* override server_name, or NULL */
+} jarm__scan_opts_t;
+
+typedef struct jarm__scan_stats_s {
+    uint64_t targets_started, targets_done, conns_started, conns_done;
+    uint64_t by_status[JARM__T_ERROR + 1];
+    unsigned conns_active, targets_active, window;
+} jarm__scan_stats_t;
+
+struct jarm__scan_s {
+    uv_loop_t *loop;
+    jarm__scan_opts_t opts;
+    jarm__pull_cb pull;
+    jarm__result_cb on_result;
+    jarm__done_cb on_done;
+    void *data; /* the caller's */
+    jarm__scan_stats_t stats;
+
+    /* Engine state: see scan.c. */
+    uv_timer_t deadline_timer, retry_timer;
+    struct jarm__conn_s *dl_head, *dl_tail; /* connections by deadline (all timeouts equal) */
+    struct jarm__conn_s *free_conns;
+    jarm__target_t *free_targets;
+    jarm__target_t *ready_head, *ready_tail; /* targets with probes to start */
+    uint8_t **free_rx;                       /* pool of JARM_RX_MAX receive buffers */
+    size_t free_rx_n, free_rx_cap;
+    void **blocks; /* every slab allocated, freed at close */
+    size_t nblocks, blocks_cap;
+    double tokens;
+    uint64_t tokens_at;
+    int pumping, input_done, stopping, closing, done_called, started;
+    unsigned window; /* current connection window (shrinks on EMFILE) */
+    void (*close_cb)(jarm__scan_t *s);
+    int handles_open;
+    jarm_rng_t rng;
+    char *scratch;  /* JARM_PROBE_STR_MAX bytes for parsing */
+    char *rawbuf;   /* raw string of the finishing target */
+    size_t rawbuf_cap;
+    char *fpbuf;    /* its fingerprint */
+    size_t fpbuf_cap;
+    uint8_t readbuf[65536]; /* shared by every read: data is parsed or copied at once */
+};
+
+/* Initialise on loop. Returns 0 or a negative error. */
+int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *opts);
+/* Start pulling and scanning. */
+int jarm__scan_start(jarm__scan_t *s, jarm__pull_cb pull, jarm__result_cb on_result,
+                     jarm__done_cb on_done);
+/* New targets may be available: pull again. */
+void jarm__scan_wake(jarm__scan_t *s);
+/* Graceful stop: pull nothing more; in-flight targets finish or time out, then on_done. */
+void jarm__scan_stop(jarm__scan_t *s);
+/* Release everything (only after on_done); close_cb runs once every handle is closed. */
+void jarm__scan_close(jarm__scan_t *s, void (*close_cb)(jarm__scan_t *s));
+
+#endif /* JARM_SCAN_H_ */

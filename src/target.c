@@ -1,0 +1,234 @@
+/*
+ * target.c - the target grammar.
+ *
+ * A target names one TCP endpoint. The forms are those users type and those the reference
+ * reads from its input files (`host,port`), so a list written for jarm.py works here too.
+ * Unlike the reference we trim white space instead of chopping the last character, and a
+ * line without a port gets the --ports list instead of the previous line's port (spec 7's
+ * persisting-port quirk is a bug nobody relies on). Bad input never fails the run: it becomes
+ * a JARM__TARGET_BAD with a one-line reason that ends up in the row.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "target.h"
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/* Print at most 32 bytes of s, for messages; non-printable bytes as '?'. */
+static void quote(char *dst, size_t cap, const char *s, size_t len)
+{
+    size_t n = len > 32 ? 32 : len, i, o = 0;
+    for (i = 0; i < n && o + 4 < cap; i++)
+        dst[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    if (n < len && o + 4 < cap) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
+    }
+    dst[o] = '\0';
+}
+
+static void bad(jarm__target_spec_t *t, const char *what, const char *s, size_t len)
+{
+    char q[40];
+    quote(q, sizeof(q), s, len);
+    t->kind = JARM__TARGET_BAD;
+    snprintf(t->error, sizeof(t->error), "bad %s '%s'", what, q);
+}
+
+/* A decimal port 1..65535; returns 0 on error. */
+static unsigned parse_port(const char *s, size_t len)
+{
+    unsigned v = 0;
+    if (len == 0 || len > 5)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    return v <= 65535 ? v : 0;
+}
+
+/* A host name as DNS allows it (letters, digits, '-', '_', '.'; labels of 1..63). */
+static int valid_name(const char *s, size_t len)
+{
+    size_t label = 0;
+    if (len == 0 || len > 253)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+        if (++label > 63)
+            return 0;
+    }
+    return 1;
+}
+
+static void set_host(jarm__target_spec_t *t, const char *h, size_t len)
+{
+    memcpy(t->host, h, len);
+    t->host[len] = '\0';
+    t->host_len = len;
+}
+
+void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
+{
+    const char *h = line, *p = NULL, *sep;
+    size_t hl, pl = 0;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&t->addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&t->addr;
+    char tmp[JARM_HOST_MAX + 1];
+
+    memset(t, 0, sizeof(*t));
+    while (len > 0 && is_space(line[0])) {
+        line++;
+        len--;
+    }
+    while (len > 0 && is_space(line[len - 1]))
+        len--;
+    if (len == 0 || line[0] == '#') {
+        t->kind = JARM__TARGET_SKIP;
+        return;
+    }
+    if (memchr(line, '\0', len) != NULL) {
+        bad(t, "target", line, len);
+        return;
+    }
+    h = line;
+    hl = len;
+    if (line[0] == '[') { /* [IPv6] or [IPv6]:port */
+        const char *close = memchr(line, ']', len);
+        if (close == NULL) {
+            bad(t, "target", line, len);
+            return;
+        }
+        h = line + 1;
+        hl = (size_t)(close - h);
+        if ((size_t)(close - line) + 1 < len) {
+            if (close[1] != ':') {
+                bad(t, "target", line, len);
+                return;
+            }
+            p = close + 2;
+            pl = len - (size_t)(p - line);
+        }
+        if (hl == 0 || hl > JARM_HOST_MAX || memchr(h, ':', hl) == NULL) {
+            bad(t, "IPv6 address", h, hl);
+            return;
+        }
+    } else if ((sep = memchr(line, ',', len)) != NULL) { /* the reference's host,port */
+        hl = (size_t)(sep - line);
+        p = sep + 1;
+        pl = len - hl - 1;
+        while (hl > 0 && is_space(h[hl - 1]))
+            hl--;
+        while (pl > 0 && is_space(p[0])) {
+            p++;
+            pl--;
+        }
+    } else if ((sep = memchr(line, ':', len)) != NULL &&
+               memchr(sep + 1, ':', len - (size_t)(sep - line) - 1) == NULL) {
+        hl = (size_t)(sep - line); /* exactly one ':': host:port */
+        p = sep + 1;
+        pl = len - hl - 1;
+    }
+    /* else: a bare host, or a bare IPv6 literal (two or more ':') */
+
+    if (p != NULL) {
+        unsigned port = parse_port(p, pl);
+        if (port == 0) {
+            bad(t, "port", p, pl);
+            return;
+        }
+        t->port = (uint16_t)port;
+    }
+    if (hl == 0) {
+        t->kind = JARM__TARGET_BAD;
+        snprintf(t->error, sizeof(t->error), "missing host");
+        return;
+    }
+    if (hl > JARM_HOST_MAX) {
+        bad(t, "host (too long)", h, hl);
+        return;
+    }
+    memcpy(tmp, h, hl);
+    tmp[hl] = '\0';
+    if (inet_pton(AF_INET, tmp, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(t->port);
+        t->kind = JARM__TARGET_IP;
+    } else if (inet_pton(AF_INET6, tmp, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(t->port);
+        t->kind = JARM__TARGET_IP;
+    } else if (memchr(tmp, ':', hl) != NULL) {
+        bad(t, "IPv6 address", h, hl);
+        return;
+    } else if (valid_name(h, hl)) {
+        t->kind = JARM__TARGET_NAME;
+    } else {
+        bad(t, "host", h, hl);
+        return;
+    }
+    set_host(t, h, hl);
+}
+
+int jarm__ports_parse(const char *s, uint16_t *ports, size_t cap, char *err, size_t errlen)
+{
+    size_t n = 0;
+    const char *p = s;
+
+    if (*s == '\0') {
+        snprintf(err, errlen, "empty port list");
+        return -1;
+    }
+    while (*p) {
+        const char *comma = strchr(p, ','), *dash;
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        unsigned lo, hi;
+        char q[40];
+
+        dash = memchr(p, '-', len);
+        if (dash) {
+            lo = parse_port(p, (size_t)(dash - p));
+            hi = parse_port(dash + 1, len - (size_t)(dash - p) - 1);
+        } else {
+            lo = hi = parse_port(p, len);
+        }
+        if (lo == 0 || hi == 0 || hi < lo) {
+            quote(q, sizeof(q), p, len);
+            snprintf(err, errlen, "bad port '%s'", q);
+            return -1;
+        }
+        for (unsigned v = lo; v <= hi; v++) {
+            if (n == cap) {
+                snprintf(err, errlen, "too many ports (at most %zu)", cap);
+                return -1;
+            }
+            ports[n++] = (uint16_t)v;
+        }
+        p += len;
+        if (*p == ',') {
+            p++;
+            if (*p == '\0') {
+                snprintf(err, errlen, "bad port ''");
+                return -1;
+            }
+        }
+    }
+    return (int)n;
+}
