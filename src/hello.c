@@ -99,7 +99,7 @@ struct out {
 
 static void put(struct out *o, const void *s, size_t n)
 {
-    if (o->len < o->cap && n <= o->cap - o->len)
+    if (n > 0 && o->len < o->cap && n <= o->cap - o->len)
         memcpy(o->p + o->len, s, n);
     o->len += n;
 }
