@@ -12,11 +12,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "input.h"
 
 int jarm__input_open(jarm__input_t *in, char *msg, size_t msglen)
 {
+    int seekable = 1;
+    in->bytes_total = 0;
     in->fps = calloc((size_t)in->nfiles + 1, sizeof(*in->fps));
     if (in->fps == NULL) {
         snprintf(msg, msglen, "out of memory");
@@ -33,6 +36,15 @@ int jarm__input_open(jarm__input_t *in, char *msg, size_t msglen)
             return -1;
         }
     }
+    for (int i = 0; i < in->nfiles; i++) {
+        struct stat st;
+        if (fstat(fileno(in->fps[i]), &st) != 0 || !S_ISREG(st.st_mode))
+            seekable = 0;
+        else
+            in->bytes_total += (uint64_t)st.st_size;
+    }
+    if (!seekable)
+        in->bytes_total = 0;
     return 0;
 }
 
@@ -78,6 +90,7 @@ static void *reader_main(void *arg)
         errno = 0;
         while ((n = getline(&line, &cap, in->fps[f])) >= 0) {
             no++;
+            __atomic_fetch_add(&in->bytes_read, (uint64_t)n, __ATOMIC_RELAXED);
             if (n > 0 && line[n - 1] == '\n')
                 n--;
             if (push(in, line, (size_t)n, in->files[f], no) != 0)

@@ -41,6 +41,10 @@ typedef struct jarm__input_s {
     int stop;        /* the loop wants no more lines */
     char error[256]; /* a read error, reported at the end */
 
+    /* Progress of regular files, for the ETA: bytes_total is 0 if any input is a pipe. */
+    uint64_t bytes_total;
+    uint64_t bytes_read; /* written by the reader thread, read with __atomic_load_n */
+
     pthread_t thread;
     int started;
     uv_async_t async; /* wakes the loop when lines arrive or input ends */

@@ -186,6 +186,13 @@ static void print_progress(app_t *app, int final)
     fprintf(stderr, "\r\033[K%llu done, %u targets / %u connections in flight, %.0f targets/s",
             (unsigned long long)(st->targets_done + app->bad_rows), st->targets_active,
             st->conns_active, rate);
+    if (app->input.bytes_total > 0) {
+        /* Regular files only: the share of their bytes read so far estimates the rest. */
+        double frac = (double)__atomic_load_n(&app->input.bytes_read, __ATOMIC_RELAXED) /
+                      (double)app->input.bytes_total;
+        if (frac > 0.001 && frac <= 1.0)
+            fprintf(stderr, ", ETA %.0f s", secs / frac - secs);
+    }
 }
 
 static void on_progress(uv_timer_t *timer)
