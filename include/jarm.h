@@ -86,9 +86,10 @@ JARM_API const char *jarm_err_name(int err);
 
 /*
  * A source of random bytes: fill buf with len bytes. Called by jarm_probe_build for the
- * client random, the session id and the key_share key (32 bytes each, in that order), and
- * for each GREASE value (1 byte each, of which the low 4 bits choose one of the 16 GREASE
- * values 0a0a, 1a1a, ..., fafa). A source that returns zeros reproduces probes.json.
+ * client random, the session id and the key_share key (32 bytes each) and for each GREASE
+ * value (1 byte each, of which the low 4 bits choose one of the 16 GREASE values 0a0a,
+ * 1a1a, ..., fafa), in the order the fields appear in the record. A source that returns
+ * zeros reproduces probes.json.
  */
 typedef void (*jarm_rand_fn)(void *ctx, uint8_t *buf, size_t len);
 
@@ -97,7 +98,8 @@ typedef void (*jarm_rand_fn)(void *ctx, uint8_t *buf, size_t len);
  * 0..JARM_HOST_MAX; copied verbatim into server_name as the reference does, IP literals
  * included) into buf. Randomness comes from rnd(rnd_ctx, ...). On success stores the record
  * length in *out_len. Errors: JARM_EINVAL (probe out of range, host too long, rnd NULL),
- * JARM_ENOBUFS (cap too small; JARM_HELLO_MAX always suffices).
+ * JARM_ENOBUFS (cap too small, *out_len is then the length needed; JARM_HELLO_MAX always
+ * suffices).
  */
 JARM_API int jarm_probe_build(unsigned probe, const char *host, size_t host_len, jarm_rand_fn rnd,
                               void *rnd_ctx, uint8_t *buf, size_t cap, size_t *out_len);
