@@ -27,7 +27,8 @@ typedef struct jarm__cli_opts_s {
     int quiet, help, version;
 } jarm__cli_opts_t;
 
-extern const char jarm__cli_help[];
+/* --help, in pieces (C limits string literals to 4095 bytes); NULL-terminated. */
+extern const char *const jarm__cli_help[];
 
 /* Parse argv into o. Returns 0, or -1 with a one-line usage error in msg. */
 int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_t msglen);

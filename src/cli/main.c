@@ -272,7 +272,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (app->opts.help) {
-        fputs(jarm__cli_help, stdout);
+        for (const char *const *h = jarm__cli_help; *h != NULL; h++)
+            fputs(*h, stdout);
         jarm__cli_opts_free(&app->opts);
         return 0;
     }

@@ -33,22 +33,22 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-const char jarm__cli_help[] =
+const char *const jarm__cli_help[] = {
     "Usage: jarmsweep [OPTIONS] [TARGET...]\n"
     "       jarmsweep explain FINGERPRINT\n"
-    "\n"
+    "\n",
     "Fingerprint TLS servers with JARM: ten crafted ClientHellos per target, one TCP\n"
     "connection each, hashed into the 62-character fingerprint that Salesforce's jarm.py\n"
     "prints for the same server. Thousands of targets are scanned concurrently; one result\n"
     "line is written per input target, in completion order.\n"
-    "\n"
+    "\n",
     "Targets (arguments, or lines of -i files):\n"
     "  IP  IP:PORT  [IPv6]:PORT  IPv6  HOST  HOST:PORT  HOST,PORT\n"
     "  Blank lines and lines starting with '#' are skipped. A target without a port is\n"
     "  scanned on every port of --ports. An unparsable target yields a row with status\n"
     "  bad_target, its input and line number; it never stops the run. The server_name sent\n"
     "  is the host exactly as given (IP literals too, as the reference does).\n"
-    "\n"
+    "\n",
     "Input and output:\n"
     "  -i, --input FILE        read targets from FILE, one per line ('-' = standard input);\n"
     "                          may be repeated; read as a stream, so pipes and huge files\n"
@@ -61,23 +61,25 @@ const char jarm__cli_help[] =
     "                          csv: the reference's CSV line 'host,ip,jarm';\n"
     "                          jarm-json: the reference's -j -v line\n"
     "                          {\"host\",\"ip\",\"result\",\"jarm\"}\n"
-    "\n"
+    "\n",
     "Scanning:\n"
     "  -c, --concurrency N     TCP connections in flight (default 1000); the open-files\n"
     "                          limit is raised to its hard limit and N is clamped to fit\n"
     "      --probe-parallel N  probes of one target in flight once its first probe has\n"
     "                          answered, 1-9 (default 9); 1 sends them one by one like\n"
     "                          the reference\n"
-    "  -t, --timeout SECONDS   per connection: connect, send and the first byte of the\n"
-    "                          reply (default 5, fractions allowed; 20 = the reference)\n"
+    "  -t, --timeout SECONDS   per connection, from connect until the reply is decided\n"
+    "                          (default 5, fractions allowed; 20 = the reference's); a\n"
+    "                          probe with no byte by then is a timeout, bytes that did\n"
+    "                          arrive are parsed as the reply\n"
     "  -r, --rate N            at most N new connections per second (default: no limit)\n"
     "      --sni NAME          send NAME as server_name instead of the target's host\n"
-    "\n"
+    "\n",
     "Other:\n"
     "  -q, --quiet             no progress line, summary or warnings on standard error\n"
     "  -h, --help              show this help and exit\n"
     "  -V, --version           print the version and exit\n"
-    "\n"
+    "\n",
     "Status (row field 'status'):\n"
     "  ok           at least one probe got a ServerHello: 'jarm' is the fingerprint\n"
     "  timeout      a probe got no byte within --timeout: as in the reference, the raw\n"
@@ -92,19 +94,22 @@ const char jarm__cli_help[] =
     "  error        local errors only\n"
     "Each entry of 'probes' has a status (ok, alert, no_tls, malformed, closed, refused,\n"
     "reset, unreachable, timeout, skipped, error) and 'ms' from connect to outcome.\n"
-    "\n"
+    "\n",
     "Fingerprints equal the reference's also where the reference crashes (a version byte\n"
     "6-9 gives 'g'-'j', any other unknown version '0'; an ALPN holding ',' keeps the\n"
     "reference's splitting with missing fields empty).\n"
-    "\n"
+    "\n",
     "Exit status: 0 when every target got its row (whatever the statuses), 1 on a runtime\n"
-    "failure (output not writable, out of memory), 2 on a usage error.\n"
-    "\n"
+    "failure (output not writable, read error, out of memory), 2 on a usage error\n"
+    "(including an -i FILE that cannot be opened).\n"
+    "\n",
     "Examples:\n"
     "  jarmsweep 127.0.0.1:8443\n"
     "  jarmsweep -p 443,8443 -c 5000 -t 3 -i hosts.txt -o results.ndjson\n"
     "  zmap -p 443 -o - 10.0.0.0/8 | jarmsweep -i - -f csv\n"
-    "  jarmsweep explain 07d14d16d21d21d00042d43d000000aa99ce74e2c6d013c745aa52b5cc042d\n";
+    "  jarmsweep explain 07d14d16d21d21d00042d43d000000aa99ce74e2c6d013c745aa52b5cc042d\n",
+    NULL,
+};
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
