@@ -55,8 +55,9 @@ static int push(jarm__input_t *in, const char *s, size_t len, const char *source
     jarm__line_t *l;
 
     pthread_mutex_lock(&in->mu);
-    while (in->count == JARM__INPUT_RING && !in->stop)
-        pthread_cond_wait(&in->not_full, &in->mu);
+    if (in->count == JARM__INPUT_RING)
+        while (in->count > JARM__INPUT_RING / 2 && !in->stop)
+            pthread_cond_wait(&in->not_full, &in->mu);
     if (in->stop) {
         pthread_mutex_unlock(&in->mu);
         return -1;
@@ -150,7 +151,9 @@ int jarm__input_pop(jarm__input_t *in, jarm__line_t *out)
     if (in->count > 0 && !in->stop) {
         *out = in->ring[in->head];
         in->head = (in->head + 1) % JARM__INPUT_RING;
-        if (in->count-- == JARM__INPUT_RING)
+        /* Wake the reader only at half full: waking it per line would make the two
+         * threads trade a futex call per target. */
+        if (in->count-- == JARM__INPUT_RING / 2)
             pthread_cond_signal(&in->not_full);
         ret = 1;
     } else {

@@ -817,10 +817,10 @@ static int parse_servers(jarm__resolver_t *r, const char *csv, struct ares_addr_
         struct ares_addr_port_node *node;
 
         if (len == 0 || len >= sizeof(buf)) {
-            snprintf(r->error, sizeof(r->error),
-                     len == 0 ? "empty resolver address in \"%s\""
-                              : "invalid resolver address in \"%s\"",
-                     csv);
+            (void)snprintf(r->error, sizeof(r->error),
+                           len == 0 ? "empty resolver address in \"%s\""
+                                    : "invalid resolver address in \"%s\"",
+                           csv);
             ret = JARM_EINVAL;
             goto Exit;
         }
@@ -833,10 +833,10 @@ static int parse_servers(jarm__resolver_t *r, const char *csv, struct ares_addr_
         *tail = node;
         tail = &node->next;
         if (parse_server(buf, node) != 0) {
-            snprintf(r->error, sizeof(r->error),
-                     "invalid resolver \"%.*s\" (expected IP, IP:PORT or [IPv6]:PORT, "
-                     "port 1-65535)",
-                     (int)len, s);
+            (void)snprintf(r->error, sizeof(r->error),
+                           "invalid resolver \"%.*s\" (expected IP, IP:PORT or [IPv6]:PORT, "
+                           "port 1-65535)",
+                           (int)len, s);
             ret = JARM_EINVAL;
             goto Exit;
         }
@@ -874,8 +874,8 @@ int jarm__resolver_init(jarm__resolver_t *r, uv_loop_t *loop, const jarm__resolv
         r->opts = *opts;
     r->opts.servers = NULL; /* borrowed: not kept */
     if (r->opts.family != 0 && r->opts.family != 4 && r->opts.family != 6) {
-        snprintf(r->error, sizeof(r->error), "address family must be 0, 4 or 6, not %d",
-                 r->opts.family);
+        (void)snprintf(r->error, sizeof(r->error), "address family must be 0, 4 or 6, not %d",
+                       r->opts.family);
         return JARM_EINVAL;
     }
     if (r->opts.max_outstanding == 0)
@@ -905,7 +905,7 @@ int jarm__resolver_init(jarm__resolver_t *r, uv_loop_t *loop, const jarm__resolv
     r->nbuckets = BUCKETS_INIT;
 
     if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
-        snprintf(r->error, sizeof(r->error), "c-ares: %s", ares_strerror(rc));
+        (void)snprintf(r->error, sizeof(r->error), "c-ares: %s", ares_strerror(rc));
         ret = rc == ARES_ENOMEM ? UV_ENOMEM : JARM_EINVAL;
         goto Exit;
     }
@@ -938,12 +938,13 @@ int jarm__resolver_init(jarm__resolver_t *r, uv_loop_t *loop, const jarm__resolv
         optmask |= ARES_OPT_ROTATE;
     if ((rc = ares_init_options(&ch, &ao, optmask)) != ARES_SUCCESS) {
         ch = NULL;
-        snprintf(r->error, sizeof(r->error), "c-ares: %s", ares_strerror(rc));
+        (void)snprintf(r->error, sizeof(r->error), "c-ares: %s", ares_strerror(rc));
         ret = rc == ARES_ENOMEM ? UV_ENOMEM : JARM_EINVAL;
         goto Exit;
     }
     if (servers != NULL && (rc = ares_set_servers_ports(ch, servers)) != ARES_SUCCESS) {
-        snprintf(r->error, sizeof(r->error), "c-ares: setting resolvers: %s", ares_strerror(rc));
+        (void)snprintf(r->error, sizeof(r->error), "c-ares: setting resolvers: %s",
+                       ares_strerror(rc));
         ret = rc == ARES_ENOMEM ? UV_ENOMEM : JARM_EINVAL;
         goto Exit;
     }

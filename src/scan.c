@@ -283,8 +283,6 @@ static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size
         if (str != NULL && !t->timed_out && target_store(t, c->probe, str, len) != 0)
             t->probes[c->probe].status = JARM__P_ERROR;
     }
-    if (c->connected)
-        uv_read_stop((uv_stream_t *)&c->tcp);
     /* RST, as scanners do: no TIME_WAIT on our side, nothing left to say. */
     if (!c->connected || uv_tcp_close_reset(&c->tcp, on_close) != 0)
         uv_close((uv_handle_t *)&c->tcp, on_close);
