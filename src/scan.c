@@ -9,14 +9,24 @@
  * probe decides the whole target (the other connections are abandoned), while refusals,
  * resets and non-TLS replies only blank their own probe.
  *
- * Connections. One struct per probe connection, from a free list, holding only its uv_tcp_t,
- * a request union and bookkeeping. Each reply is parsed straight from the engine's shared
- * read buffer; only when the parser needs more bytes than one read delivered does the
- * connection take a JARM_RX_MAX buffer from a pool, so idle and single-read connections cost
- * no receive memory. There is no per-connection timer: every connection has the same timeout,
- * so deadlines are ordered by start time and one list plus one uv_timer_t serve them all.
- * Every path ends in conn_finish(), and the handle's close callback is the one place that
- * hands the result to the target and returns the connection to the free list.
+ * Connections. A probe connection lives for one connect, one send and a read or two, and
+ * the kernel's cost for that is the ceiling we are measured against. libuv's uv_tcp_t adds
+ * four epoll_ctl calls and a getsockopt to every such connection (ADD for connect, a failing
+ * ADD and a MOD for reading, DEL on close), about a tenth of the work per target. So the
+ * sockets live in a private epoll instance, nested in the libuv loop through one uv_poll_t:
+ * each socket is registered once, edge-triggered for both directions, and close() removes
+ * it; SO_ERROR is read only when the kernel reports an error. Everything else (timers,
+ * signals, the input thread, the resolver) stays on libuv.
+ *
+ * One struct per probe connection, from a free list: the fd and bookkeeping, ~100 bytes.
+ * Each reply is parsed straight from the engine's shared read buffer; only when the parser
+ * needs more bytes than one read delivered does the connection take a JARM_RX_MAX buffer
+ * from a pool, so idle and single-read connections cost no receive memory. There is no
+ * per-connection timer: every connection has the same timeout, so deadlines are ordered by
+ * start time and one list plus one uv_timer_t serve them all. Every path ends in
+ * conn_finish(), which records the result, closes the socket and queues the connection;
+ * flush() then hands results to their targets, returns connections to the free list and
+ * refills the window, once per event batch and never from inside another callback.
  *
  * Reading follows DESIGN.md section 1: stop as soon as jarm_reply_parse() says the answer
  * can no longer change, at JARM_RX_MAX bytes, at EOF or error; a timeout with bytes buffered
@@ -30,7 +40,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "scan.h"
@@ -40,30 +53,19 @@
 typedef enum conn_state_e { C_CONNECTING, C_READING, C_CLOSING } conn_state_t;
 
 typedef struct jarm__conn_s {
-    uv_tcp_t tcp;
-    union {
-        uv_connect_t connect;
-        uv_write_t write;
-    } req;
+    int fd;
     jarm__scan_t *s;
     jarm__target_t *t;
     struct jarm__conn_s *dl_prev, *dl_next; /* deadline list, or free list (dl_next) */
+    struct jarm__conn_s *closed_next;       /* the closed queue of flush() */
     uint64_t start_ms, deadline;
     uint8_t *rx;  /* from the pool once a reply needs more than one read */
-    uint8_t *tx;  /* the unsent rest of the ClientHello after a partial write */
-    uint16_t rx_len;
+    uint8_t *tx;  /* the unsent rest of the ClientHello after a partial send */
+    uint16_t rx_len, tx_len;
     uint8_t probe;
     uint8_t state;
-    uint8_t connected, retry, in_dl, write_pending;
-    uint8_t result; /* jarm__pstatus_t, recorded by conn_finish */
+    uint8_t connected, retry, in_dl;
 } conn_t;
-
-/* Errors that mean "the machine is out of sockets or ports now", not "the target is bad". */
-static int is_resource_error(int err)
-{
-    return err == UV_EMFILE || err == UV_ENFILE || err == UV_EADDRNOTAVAIL || err == UV_ENOBUFS ||
-           err == UV_ENOMEM;
-}
 
 const char *jarm__pstatus_name(jarm__pstatus_t s)
 {
@@ -81,7 +83,7 @@ const char *jarm__tstatus_name(jarm__tstatus_t s)
 }
 
 static void pump(jarm__scan_t *s);
-static void on_close(uv_handle_t *h);
+static void flush(jarm__scan_t *s);
 
 /* ---- memory: slabs of connections and targets, a pool of receive buffers ---- */
 
@@ -119,6 +121,7 @@ static conn_t *conn_get(jarm__scan_t *s)
     s->free_conns = c->dl_next;
     memset(c, 0, sizeof(*c));
     c->s = s;
+    c->fd = -1;
     return c;
 }
 
@@ -267,9 +270,13 @@ static void target_timeout(jarm__target_t *t)
     t->started = ALL_PROBES;
 }
 
-/* The one way a connection ends: record its result, then close (results count on close). */
+/*
+ * The one way a connection ends: record its result, close the socket, and queue the
+ * connection for flush(), which does the accounting once the current callback is over.
+ */
 static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size_t len)
 {
+    static const struct linger rst = {1, 0};
     jarm__scan_t *s = c->s;
     jarm__target_t *t = c->t;
 
@@ -283,9 +290,20 @@ static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size
         if (str != NULL && !t->timed_out && target_store(t, c->probe, str, len) != 0)
             t->probes[c->probe].status = JARM__P_ERROR;
     }
-    /* RST, as scanners do: no TIME_WAIT on our side, nothing left to say. */
-    if (!c->connected || uv_tcp_close_reset(&c->tcp, on_close) != 0)
-        uv_close((uv_handle_t *)&c->tcp, on_close);
+    if (c->fd >= 0) {
+        /* RST, as scanners do: no TIME_WAIT on our side, nothing left to say. close()
+         * also takes the socket out of the epoll set. */
+        if (c->connected)
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->closed_next = NULL;
+    if (s->closed_tail)
+        s->closed_tail->closed_next = c;
+    else
+        s->closed_head = c;
+    s->closed_tail = c;
     if (result == JARM__P_TIMEOUT && !t->timed_out)
         target_timeout(t);
 }
@@ -383,10 +401,9 @@ static void ready_push(jarm__scan_t *s, jarm__target_t *t)
     s->ready_tail = t;
 }
 
-static void on_close(uv_handle_t *h)
+/* A closed connection's result reaches its target; called from flush() only. */
+static void conn_closed(jarm__scan_t *s, conn_t *c)
 {
-    conn_t *c = JARM__CONTAINER_OF(h, conn_t, tcp);
-    jarm__scan_t *s = c->s;
     jarm__target_t *t = c->t;
 
     if (c->rx != NULL)
@@ -412,7 +429,28 @@ static void on_close(uv_handle_t *h)
         target_complete(s, t);
     else if (t->started != ALL_PROBES)
         ready_push(s, t);
-    pump(s);
+}
+
+/*
+ * The end of every entry point (event batch, timer, start, wake, stop): settle closed
+ * connections and refill the window until neither produces more work.
+ */
+static void flush(jarm__scan_t *s)
+{
+    if (s->flushing)
+        return;
+    s->flushing = 1;
+    do {
+        while (s->closed_head != NULL) {
+            conn_t *c = s->closed_head;
+            s->closed_head = c->closed_next;
+            if (s->closed_head == NULL)
+                s->closed_tail = NULL;
+            conn_closed(s, c);
+        }
+        pump(s);
+    } while (s->closed_head != NULL);
+    s->flushing = 0;
 }
 
 /* ---- one probe connection ---- */
@@ -451,85 +489,90 @@ static void conn_parse(conn_t *c, const uint8_t *buf, size_t len, int final)
     conn_finish(c, st, s->scratch, r.len);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Bytes arrived: parse them where they lie, or append them to the connection's buffer. */
+static void conn_data(conn_t *c, const uint8_t *data, size_t n)
 {
-    conn_t *c = JARM__CONTAINER_OF(h, conn_t, tcp);
-    buf->base = (char *)c->s->readbuf;
-    buf->len = sizeof(c->s->readbuf);
-}
-
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-    conn_t *c = JARM__CONTAINER_OF(stream, conn_t, tcp);
     jarm__scan_t *s = c->s;
 
-    if (c->state == C_CLOSING || nread == 0)
-        return;
-    if (nread < 0) {
-        if (c->rx_len > 0) /* the bytes a recv() would have returned before the error */
-            conn_parse(c, c->rx, c->rx_len, 1);
-        else if (nread == UV_EOF)
-            conn_finish(c, JARM__P_CLOSED, "|||", 3);
-        else if (nread == UV_ECONNRESET)
-            conn_finish(c, JARM__P_RESET, "|||", 3);
-        else
-            conn_finish(c, JARM__P_ERROR, "|||", 3);
-        return;
-    }
     if (c->rx == NULL) {
-        /* The common case: the whole answer is in this one read, parsed where it lies. */
-        conn_parse(c, (const uint8_t *)buf->base, (size_t)nread, (size_t)nread >= JARM_RX_MAX);
+        /* The common case: the whole answer is in this one read. */
+        conn_parse(c, data, n, n >= JARM_RX_MAX);
         if (c->state == C_CLOSING)
             return;
         if ((c->rx = rx_get(s)) == NULL) {
             conn_finish(c, JARM__P_ERROR, "|||", 3);
             return;
         }
-        memcpy(c->rx, buf->base, (size_t)nread);
-        c->rx_len = (uint16_t)nread;
+        memcpy(c->rx, data, n);
+        c->rx_len = (uint16_t)n;
         return;
     }
     {
-        size_t room = JARM_RX_MAX - c->rx_len, n = (size_t)nread < room ? (size_t)nread : room;
-        memcpy(c->rx + c->rx_len, buf->base, n);
+        size_t room = JARM_RX_MAX - c->rx_len;
+        if (n > room)
+            n = room;
+        memcpy(c->rx + c->rx_len, data, n);
         c->rx_len = (uint16_t)(c->rx_len + n);
         conn_parse(c, c->rx, c->rx_len, c->rx_len >= JARM_RX_MAX);
     }
 }
 
-static void on_write(uv_write_t *req, int status)
+/* Edge-triggered: read until the answer is decided or the socket has nothing more. */
+static void conn_read(conn_t *c)
 {
-    conn_t *c = JARM__CONTAINER_OF(req, conn_t, req.write);
-    free(c->tx);
-    c->tx = NULL;
-    if (status < 0 && c->state != C_CLOSING)
-        conn_finish(c, status == UV_ECONNRESET || status == UV_EPIPE ? JARM__P_RESET
-                                                                      : JARM__P_ERROR,
-                    "|||", 3);
+    jarm__scan_t *s = c->s;
+
+    while (c->state == C_READING) {
+        ssize_t n = recv(c->fd, s->readbuf, sizeof(s->readbuf), 0);
+        if (n > 0) {
+            conn_data(c, s->readbuf, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (c->rx_len > 0) /* the bytes a recv() would have returned before EOF or error */
+            conn_parse(c, c->rx, c->rx_len, 1);
+        else if (n == 0)
+            conn_finish(c, JARM__P_CLOSED, "|||", 3);
+        else if (errno == ECONNRESET)
+            conn_finish(c, JARM__P_RESET, "|||", 3);
+        else
+            conn_finish(c, JARM__P_ERROR, "|||", 3);
+        return;
+    }
 }
 
-static jarm__pstatus_t connect_error_status(int status)
+static jarm__pstatus_t connect_error_status(int err)
 {
-    switch (status) {
-    case UV_ECONNREFUSED:
+    switch (err) {
+    case ECONNREFUSED:
         return JARM__P_REFUSED;
-    case UV_ECONNRESET:
+    case ECONNRESET:
         return JARM__P_RESET;
-    case UV_EHOSTUNREACH:
-    case UV_ENETUNREACH:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
         return JARM__P_UNREACHABLE;
-    case UV_ETIMEDOUT:
+    case ETIMEDOUT:
         return JARM__P_TIMEOUT;
     default:
         return JARM__P_ERROR;
     }
 }
 
+/* Errors that mean "the machine is out of sockets or ports now", not "the target is bad". */
+static int is_resource_errno(int err)
+{
+    return err == EMFILE || err == ENFILE || err == EADDRNOTAVAIL || err == ENOBUFS ||
+           err == ENOMEM || err == EAGAIN;
+}
+
 /* A failed connect: a resource shortage is retried, anything else is the probe's result. */
 static void conn_fail(conn_t *c, int err)
 {
     jarm__pstatus_t st;
-    if (is_resource_error(err)) {
+    if (is_resource_errno(err)) {
         c->retry = 1;
         conn_finish(c, JARM__P_PENDING, NULL, 0);
         return;
@@ -538,63 +581,116 @@ static void conn_fail(conn_t *c, int err)
     conn_finish(c, st, st == JARM__P_TIMEOUT ? NULL : "|||", 3);
 }
 
-static void on_connect(uv_connect_t *req, int status)
+/* Send what is left of the ClientHello; returns 0 when it is all out. */
+static int conn_send(conn_t *c, const uint8_t *p, size_t n)
 {
-    conn_t *c = JARM__CONTAINER_OF(req, conn_t, req.connect);
+    while (n > 0) {
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (w < 0) {
+            conn_finish(c, errno == ECONNRESET || errno == EPIPE ? JARM__P_RESET : JARM__P_ERROR,
+                        "|||", 3);
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    if (n == 0) {
+        free(c->tx);
+        c->tx = NULL;
+        c->tx_len = 0;
+        return 0;
+    }
+    /* A full send buffer on a fresh socket is rare; keep the rest for the next EPOLLOUT. */
+    if (c->tx == NULL) {
+        if ((c->tx = malloc(n)) == NULL) {
+            conn_finish(c, JARM__P_ERROR, "|||", 3);
+            return -1;
+        }
+        memcpy(c->tx, p, n);
+    } else {
+        memmove(c->tx, p, n);
+    }
+    c->tx_len = (uint16_t)n;
+    return 1;
+}
+
+/* The connection is up: send the probe and start reading. */
+static void conn_connected(conn_t *c)
+{
     jarm__scan_t *s = c->s;
     jarm__target_t *t = c->t;
     uint8_t hello[JARM_HELLO_MAX];
     size_t len;
-    uv_buf_t b;
-    int r;
 
-    if (c->state == C_CLOSING)
-        return;
-    if (status < 0) {
-        conn_fail(c, status);
-        return;
-    }
     c->connected = 1;
     c->state = C_READING;
     if (jarm_probe_build(c->probe, t->sni, t->sni_len, jarm_rng_fill, &s->rng, hello,
-                         sizeof(hello), &len) != 0 ||
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+                         sizeof(hello), &len) != 0) {
         conn_finish(c, JARM__P_ERROR, "|||", 3);
         return;
     }
-    /* A fresh socket takes a few hundred bytes at once; fall back to uv_write for the rest. */
-    b = uv_buf_init((char *)hello, (unsigned)len);
-    r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (r == (int)len)
-        return;
-    if (r < 0 && r != UV_EAGAIN) {
-        conn_finish(c, r == UV_ECONNRESET || r == UV_EPIPE ? JARM__P_RESET : JARM__P_ERROR, "|||",
-                    3);
-        return;
+    conn_send(c, hello, len);
+}
+
+static void conn_event(conn_t *c, uint32_t ev)
+{
+    if (c->state == C_CONNECTING) {
+        if (ev & EPOLLERR) {
+            int err = 0;
+            socklen_t len = sizeof(err);
+            if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+                err = errno;
+            conn_fail(c, err ? err : ECONNRESET);
+            return;
+        }
+        if (!(ev & EPOLLOUT))
+            return;
+        conn_connected(c);
+    } else if (c->tx_len > 0 && (ev & EPOLLOUT)) {
+        if (conn_send(c, c->tx, c->tx_len) < 0)
+            return;
     }
-    if (r < 0)
-        r = 0;
-    if ((c->tx = malloc(len - (size_t)r)) == NULL) {
-        conn_finish(c, JARM__P_ERROR, "|||", 3);
-        return;
-    }
-    memcpy(c->tx, hello + r, len - (size_t)r);
-    b = uv_buf_init((char *)c->tx, (unsigned)(len - (size_t)r));
-    if (uv_write(&c->req.write, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0)
-        conn_finish(c, JARM__P_ERROR, "|||", 3);
+    if (c->state == C_READING && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+        conn_read(c);
+}
+
+static void on_epoll(uv_poll_t *poll, int status, int events)
+{
+    jarm__scan_t *s = JARM__CONTAINER_OF(poll, jarm__scan_t, ep_poll);
+    struct epoll_event ev[256];
+    int n;
+
+    do {
+        n = epoll_wait(s->epfd, ev, (int)JARM__ARRAY_SIZE(ev), 0);
+        for (int i = 0; i < n; i++) {
+            conn_t *c = ev[i].data.ptr;
+            /* A connection finished earlier in this batch may still have an event here;
+             * its fd is closed and it is only waiting for flush(). */
+            if (c->state != C_CLOSING)
+                conn_event(c, ev[i].events);
+        }
+    } while (n == (int)JARM__ARRAY_SIZE(ev));
+    flush(s);
 }
 
 /* Start probe `probe` of t. Returns 0, or a resource error (the probe was not started). */
 static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
 {
     conn_t *c = conn_get(s);
+    struct epoll_event ev;
     int r;
 
     if (c == NULL)
         return UV_ENOMEM;
-    if ((r = uv_tcp_init(s->loop, &c->tcp)) != 0) {
+    c->fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        r = errno;
         conn_put(s, c);
-        return r;
+        return is_resource_errno(r) ? -r : UV_EINVAL;
     }
     c->t = t;
     c->probe = (uint8_t)probe;
@@ -604,11 +700,22 @@ static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
     t->in_flight++;
     s->stats.conns_active++;
     s->stats.conns_started++;
-    r = uv_tcp_connect(&c->req.connect, &c->tcp, (const struct sockaddr *)&t->addr, on_connect);
-    if (r != 0) {
-        /* A synchronous failure still closes the handle; on_close takes it from there. */
+
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = c;
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+        r = errno;
         conn_fail(c, r);
-        return is_resource_error(r) ? r : 0;
+        return is_resource_errno(r) ? -r : 0;
+    }
+    if (connect(c->fd, (const struct sockaddr *)&t->addr,
+                t->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                               : sizeof(struct sockaddr_in)) != 0 &&
+        errno != EINPROGRESS) {
+        /* A synchronous failure goes through flush() like every other result. */
+        r = errno;
+        conn_fail(c, r);
+        return is_resource_errno(r) ? -r : 0;
     }
     dl_append(s, c);
     return 0;
@@ -628,6 +735,7 @@ static void on_deadline(uv_timer_t *timer)
             conn_finish(c, JARM__P_TIMEOUT, NULL, 0);
     }
     dl_arm(s);
+    flush(s);
 }
 
 static void on_retry(uv_timer_t *timer)
@@ -636,7 +744,7 @@ static void on_retry(uv_timer_t *timer)
     /* Grow the window back gradually after a resource shortage. */
     if (s->window < s->opts.concurrency)
         s->window += (s->opts.concurrency - s->window + 7) / 8;
-    pump(s);
+    flush(s);
 }
 
 /* Take a token for one new connection; arms the retry timer when there is none. */
@@ -704,7 +812,7 @@ static void pump(jarm__scan_t *s)
 
         if (t != NULL) {
             if (!target_can_start(s, t)) {
-                ready_pop(s); /* on_close queues it again when it can go on */
+                ready_pop(s); /* conn_closed() queues it again when it can go on */
                 continue;
             }
             if (!take_token(s))
@@ -739,7 +847,7 @@ static void pump(jarm__scan_t *s)
         t->started |= (uint16_t)(1u << probe);
         r = probe_start(s, t, probe);
         if (r != 0) {
-            /* Out of sockets or memory. The probe is given back in on_close (or now, if it
+            /* Out of sockets or memory. The probe is given back in conn_closed() (or now, if it
              * never got a connection); shrink the window to what is open and retry later. */
             if (t->conns[probe] == NULL) {
                 t->started &= (uint16_t)~(1u << probe);
@@ -781,10 +889,14 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
     s->fpbuf = malloc(s->fpbuf_cap);
     if (s->scratch == NULL || s->rawbuf == NULL || s->fpbuf == NULL)
         return UV_ENOMEM;
+    if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        return -errno;
     if ((r = uv_timer_init(loop, &s->deadline_timer)) != 0 ||
-        (r = uv_timer_init(loop, &s->retry_timer)) != 0)
+        (r = uv_timer_init(loop, &s->retry_timer)) != 0 ||
+        (r = uv_poll_init(loop, &s->ep_poll, s->epfd)) != 0 ||
+        (r = uv_poll_start(&s->ep_poll, UV_READABLE, on_epoll)) != 0)
         return r;
-    s->handles_open = 2;
+    s->handles_open = 3;
     return 0;
 }
 
@@ -797,26 +909,28 @@ int jarm__scan_start(jarm__scan_t *s, jarm__pull_cb pull, jarm__result_cb on_res
     s->tokens_at = uv_now(s->loop);
     s->tokens = 1;
     s->started = 1;
-    pump(s);
+    flush(s);
     return 0;
 }
 
 void jarm__scan_wake(jarm__scan_t *s)
 {
-    pump(s);
+    flush(s);
 }
 
 void jarm__scan_stop(jarm__scan_t *s)
 {
     s->stopping = 1;
-    pump(s);
+    flush(s);
 }
 
-static void on_timer_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
     jarm__scan_t *s = h->data;
     if (--s->handles_open > 0)
         return;
+    close(s->epfd);
+    s->epfd = -1;
     for (size_t i = 0; i < s->nblocks; i++)
         free(s->blocks[i]);
     free(s->blocks);
@@ -837,6 +951,8 @@ void jarm__scan_close(jarm__scan_t *s, void (*close_cb)(jarm__scan_t *s))
     s->close_cb = close_cb;
     s->deadline_timer.data = s;
     s->retry_timer.data = s;
-    uv_close((uv_handle_t *)&s->deadline_timer, on_timer_closed);
-    uv_close((uv_handle_t *)&s->retry_timer, on_timer_closed);
+    s->ep_poll.data = s;
+    uv_close((uv_handle_t *)&s->deadline_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->retry_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->ep_poll, on_handle_closed);
 }

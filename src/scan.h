@@ -119,6 +119,10 @@ struct jarm__scan_s {
 
     /* Engine state: see scan.c. */
     uv_timer_t deadline_timer, retry_timer;
+    uv_poll_t ep_poll; /* the private epoll instance of the probe sockets, on the loop */
+    int epfd;
+    struct jarm__conn_s *closed_head, *closed_tail; /* finished, waiting for flush() */
+    int flushing;
     struct jarm__conn_s *dl_head, *dl_tail; /* connections by deadline (all timeouts equal) */
     struct jarm__conn_s *free_conns;
     jarm__target_t *free_targets;
