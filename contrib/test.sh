@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# contrib/test.sh - install the build dependencies, build twice, run the tests, count.
+#
+#   build-ci       gcc, debugoptimized, -Dwerror=true
+#   build-ci-asan  clang, debug, AddressSanitizer + UndefinedBehaviorSanitizer, -Dwerror=true
+#
+# Runs every meson test suite except 'live' (benchmarks are built, not run) in both build
+# trees with the sanitizer options of STYLE 3.3, and ends with exactly one line
+# "N passed, M failed" summed over both trees (a test that times out or errors counts as
+# failed, a skipped test as neither, a build that fails as one failure). The exit status is
+# non-zero when M > 0. Needs Debian/Ubuntu packages; installs missing ones with apt-get
+# (through sudo when not root). Run from anywhere; the golden vectors are expected in
+# ../shared/vectors beside the source tree (or pass -Dvectors_dir via MESON_EXTRA).
+#
+# Environment: MESON_EXTRA  extra `meson setup` options for both trees (word-split)
+#              JOBS         parallel test processes (default: meson's choice)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+DEPS=(meson ninja-build pkg-config gcc clang libuv1-dev libc-ares-dev libssl-dev openssl
+      python3 dnsmasq-base iproute2 libclang-rt-14-dev)
+
+log() { printf '== %s\n' "$*" >&2; }
+
+install_deps() {
+    local missing=() pkg sudo=()
+    if ! command -v dpkg >/dev/null 2>&1; then
+        log "no dpkg: not a Debian system, assuming the dependencies are installed"
+        return 0
+    fi
+    for pkg in "${DEPS[@]}"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    log "installing ${missing[*]}"
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# setup DIR CC OPTION... : configure DIR (reconfigure if it is already a build tree).
+setup() {
+    local dir=$1 cc=$2
+    shift 2
+    if [ -f "$dir/meson-private/coredata.dat" ]; then
+        CC=$cc meson setup --reconfigure "$dir" "$@" ${MESON_EXTRA:-}
+    else
+        rm -rf "$dir"
+        CC=$cc meson setup "$dir" "$@" ${MESON_EXTRA:-}
+    fi
+}
+
+# count DIR : print "passed failed" from DIR/meson-logs/testlog.json.
+count() {
+    python3 - "$1/meson-logs/testlog.json" <<'PY'
+import json, sys
+passed = failed = 0
+try:
+    with open(sys.argv[1], encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            result = json.loads(line).get("result", "")
+            if result in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif result != "SKIP":  # FAIL, TIMEOUT, ERROR, UNEXPECTEDPASS, ...
+                failed += 1
+except FileNotFoundError:
+    pass  # no tests defined
+print(passed, failed)
+PY
+}
+
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+total_pass=0
+total_fail=0
+start=$(date +%s)
+
+# run_tree DIR CC TIMEOUT_MULTIPLIER OPTION... : build DIR and run its tests.
+run_tree() {
+    local dir=$1 cc=$2 mult=$3 p f jobs=()
+    shift 3
+    log "$dir: configure ($cc $*)"
+    if ! setup "$dir" "$cc" "$@" || ! { log "$dir: build"; ninja -C "$dir"; }; then
+        log "$dir: BUILD FAILED"
+        total_fail=$((total_fail + 1))
+        return 0
+    fi
+    log "$dir: test"
+    rm -f "$dir/meson-logs/testlog.json"
+    [ -n "${JOBS:-}" ] && jobs=(--num-processes "$JOBS")
+    meson test -C "$dir" --no-rebuild --no-suite live --print-errorlogs \
+        --timeout-multiplier "$mult" "${jobs[@]}" || true
+    read -r p f < <(count "$dir")
+    log "$dir: $p passed, $f failed"
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+}
+
+install_deps
+run_tree build-ci gcc 1 -Dbuildtype=debugoptimized -Dwerror=true -Dtests=true
+run_tree build-ci-asan clang 10 -Dbuildtype=debug -Dwerror=true -Dtests=true \
+    -Db_sanitize=address,undefined -Db_lundef=false
+log "done in $(($(date +%s) - start)) s"
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
