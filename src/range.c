@@ -169,14 +169,21 @@ int jarm__range_parse(const char *line, size_t len, unsigned flags, jarm__range_
                              port ? " (ranges take their ports from the port list)" : "");
         }
     } else if ((dash = memchr(line, '-', len)) != NULL) {
-        size_t ll = (size_t)(dash - line);
+        const char *right = dash + 1;
+        size_t ll = (size_t)(dash - line), rl = len - ll - 1;
         jarm__u128_t lo, hi;
-        int f1 = parse_addr(line, ll, &lo), f2;
+        int f1, f2;
 
-        if (f1 < 0)
+        while (ll > 0 && is_space(line[ll - 1])) /* "a - b" is fine too */
+            ll--;
+        while (rl > 0 && is_space(right[0])) {
+            right++;
+            rl--;
+        }
+        if ((f1 = parse_addr(line, ll, &lo)) < 0)
             return JARM__RANGE_NONE; /* a host name with a dash */
         what = "range";
-        f2 = parse_addr(dash + 1, len - ll - 1, &hi);
+        f2 = parse_addr(right, rl, &hi);
         if (f2 != f1)
             return range_bad(err, errlen, what, line, len, "");
         if (jarm__u128_cmp(lo, hi) > 0)

@@ -43,7 +43,7 @@ typedef struct jarm__range_s {
  *   a.b.c.d/n (n 0..32), x:y::z/n (n 0..128)  CIDR; host bits are cleared ("10.1.2.3/8" is
  *                                             10.0.0.0/8)
  *   a.b.c.d-e.f.g.h, x::y-x::z                 inclusive range, both ends of one family,
- *                                             first <= last
+ *                                             first <= last; blanks around '-' allowed
  * Ranges take their ports from the port list: "10.0.0.0/24:443" is JARM__RANGE_BAD. Any line
  * with a '/', or with a '-' after an IP literal, is a range or JARM__RANGE_BAD; anything else
  * (single addresses, names, blank lines, comments) is JARM__RANGE_NONE and *r is untouched.

@@ -861,7 +861,7 @@ Exit:
 
 int jarm__resolver_init(jarm__resolver_t *r, uv_loop_t *loop, const jarm__resolver_opts_t *opts)
 {
-    static char lookups[] = "b";
+    static char lookups[] = "b", no_resolvconf[] = "/dev/null";
     struct ares_options ao;
     struct ares_addr_port_node *servers = NULL;
     size_t nservers = 0;
@@ -936,6 +936,12 @@ int jarm__resolver_init(jarm__resolver_t *r, uv_loop_t *loop, const jarm__resolv
     /* Spread the load over the resolvers the user listed (STYLE: do not flood one). */
     if (nservers > 1)
         optmask |= ARES_OPT_ROTATE;
+    /* With explicit resolvers nothing in resolv.conf applies (every option it could set is
+     * set above), so it is not read at all: the tests stay hermetic. */
+    if (servers != NULL) {
+        ao.resolvconf_path = no_resolvconf;
+        optmask |= ARES_OPT_RESOLVCONF;
+    }
     if ((rc = ares_init_options(&ch, &ao, optmask)) != ARES_SUCCESS) {
         ch = NULL;
         (void)snprintf(r->error, sizeof(r->error), "c-ares: %s", ares_strerror(rc));

@@ -45,9 +45,9 @@ typedef struct jarm__resolver_opts_s {
 typedef enum jarm__dns_status_e {
     JARM__DNS_OK = 0,     /* at least one address */
     JARM__DNS_NXDOMAIN,   /* the name does not exist */
-    JARM__DNS_SERVFAIL,   /* the server answered SERVFAIL on every try */
+    JARM__DNS_SERVFAIL,   /* the server answered SERVFAIL */
     JARM__DNS_TIMEOUT,    /* no answer on any try */
-    JARM__DNS_REFUSED,    /* the server answered REFUSED on every try */
+    JARM__DNS_REFUSED,    /* the server answered REFUSED */
     JARM__DNS_NO_ADDRESS, /* the name exists but has no address of the asked family */
     JARM__DNS_ERROR       /* anything else: not a DNS name, bad reply, no memory, cancelled */
 } jarm__dns_status_t;
@@ -97,9 +97,9 @@ struct jarm__resolver_s {
     uint64_t window_cut_at; /* loop time of the last halving */
     unsigned window_threshold, window_acks;
     unsigned timer_slack_ms; /* see "Timer" in resolver.c */
-    int ares_depth;      /* calls into c-ares on the stack */
-    int closing;         /* jarm__resolver_close was called */
-    int destroy_pending; /* close was called inside a c-ares call: destroy when it returns */
+    int ares_depth;          /* calls into c-ares on the stack */
+    int closing;             /* jarm__resolver_close was called */
+    int destroy_pending;     /* close was called inside a c-ares call: destroy when it returns */
     int handles_open;
     void (*close_cb)(jarm__resolver_t *r);
     char error[256];
@@ -108,8 +108,8 @@ struct jarm__resolver_s {
 /*
  * Initialise r on loop with opts (NULL: every default). Returns 0, or a negative error:
  * JARM_EINVAL for a bad option (family not 0/4/6, a servers string that does not parse), the
- * reason being in jarm__resolver_error(r); UV_ENOMEM. On error nothing needs closing. Reads
- * /etc/resolv.conf (and takes its servers when opts->servers is NULL) but sends nothing.
+ * reason being in jarm__resolver_error(r); UV_ENOMEM. On error nothing needs closing. Sends
+ * nothing; reads /etc/resolv.conf only when opts->servers is NULL.
  */
 int jarm__resolver_init(jarm__resolver_t *r, uv_loop_t *loop, const jarm__resolver_opts_t *opts);
 
@@ -121,9 +121,9 @@ const char *jarm__resolver_error(const jarm__resolver_t *r);
  * are being queried than its window. The window starts at 32 (or max_outstanding if lower),
  * grows with the answers up to max_outstanding, and halves (not below 4) when answers needed
  * retries, at most once per timeout_ms (TCP Reno's rules): a resolver that drops queries gets
- * fewer. Callers re-check after each of their callbacks. A request for
- * a name already cached or being queried is accepted even when this returns 0, and
- * jarm__resolver_resolve accepts new names up to max_outstanding regardless of the window.
+ * fewer. Callers re-check after each of their callbacks. A request for a name already cached
+ * or being queried is accepted even when this returns 0, and jarm__resolver_resolve accepts
+ * new names up to max_outstanding regardless of the window.
  */
 int jarm__resolver_can_submit(const jarm__resolver_t *r);
 
@@ -145,8 +145,8 @@ void jarm__resolver_stats(const jarm__resolver_t *r, jarm__resolver_stats_t *out
  *
  * A name that is being queried gets its request attached to that query; a completed name is
  * answered from the cache, whatever its status (JARM__DNS_ERROR results are not cached).
- * Errors: JARM_EINVAL (name or cb NULL), UV_EAGAIN (a new name while
- * jarm__resolver_can_submit is 0), UV_ECANCELED (after jarm__resolver_close), UV_ENOMEM.
+ * Errors: JARM_EINVAL (name or cb NULL), UV_EAGAIN (a new name while max_outstanding names
+ * are being queried), UV_ECANCELED (after jarm__resolver_close), UV_ENOMEM.
  */
 int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_cb cb, void *data);
 

@@ -24,6 +24,10 @@ typedef struct jarm__cli_opts_s {
     unsigned concurrency, probe_parallel;
     double timeout, rate;
     const char *sni;
+    const char *resolvers; /* --resolvers, NULL = resolv.conf */
+    int family;            /* 0, 4 or 6 */
+    int all_addresses;
+    unsigned dns_concurrency, dns_timeout_ms, dns_tries;
     int quiet, help, version;
 } jarm__cli_opts_t;
 

@@ -3,8 +3,14 @@
  * The only file that exits.
  *
  * Nothing but results goes to standard output. Every input target yields exactly one row:
- * scanned targets from the engine's result callback, unparsable lines and (until the
- * resolver lands) host names from the pull callback, before they would reach the engine.
+ * scanned targets from the engine's result callback, unparsable lines and failed lookups
+ * from the pull callback, before they would reach the engine.
+ *
+ * Names. The engine pulls targets; a line naming a host is handed to the resolver (c-ares on
+ * this loop) and parked in `names` until its answer arrives, while the pull goes on with the
+ * following lines. At most --dns-concurrency names are in the resolver at once, so a file of
+ * millions of names never holds more than that window in memory. Resolved names are expanded
+ * over their ports (and addresses, with --all-addresses) ahead of new lines.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,11 +29,24 @@
 #include "input.h"
 #include "jarm.h"
 #include "output.h"
+#include "resolver.h"
 #include "scan.h"
 #include "target.h"
 
 /* File descriptors kept for everything but probe connections (stdio, loop, input, DNS). */
 #define FD_RESERVE 64
+
+/* A host name from the input, waiting for or expanding its addresses. */
+typedef struct name_s {
+    struct app_s *app;
+    struct name_s *next;
+    jarm__line_t line;
+    jarm__target_spec_t spec;
+    int done; /* the resolver answered */
+    jarm__dns_status_t status;
+    struct sockaddr_storage addrs[JARM__DNS_MAX_ADDRS];
+    size_t naddrs, addr_idx, port_idx;
+} name_t;
 
 typedef struct app_s {
     jarm__cli_opts_t opts;
@@ -47,6 +66,13 @@ typedef struct app_s {
     jarm__target_spec_t spec;
     size_t port_idx;
     int have_spec;
+
+    /* Names in the resolver or answered, in input order; expanded from the head. */
+    jarm__resolver_t resolver;
+    int resolver_on, closing;
+    name_t *names_head, *names_tail, *free_names;
+    unsigned names_pending; /* asked, not answered */
+    name_t *blocked;        /* popped but not yet submitted: the resolver was full */
 } app_t;
 
 static uint64_t wall_ms(void)
@@ -81,6 +107,130 @@ static void emit_error(app_t *app, const jarm__line_t *l, const char *status, co
     emit(app);
 }
 
+static void fill_addr(jarm__target_t *t, const struct sockaddr_storage *addr, uint16_t port)
+{
+    memcpy(&t->addr, addr, sizeof(t->addr));
+    if (t->addr.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&t->addr;
+        a->sin_port = htons(port);
+        inet_ntop(AF_INET, &a->sin_addr, t->ip, sizeof(t->ip));
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&t->addr;
+        a->sin6_port = htons(port);
+        inet_ntop(AF_INET6, &a->sin6_addr, t->ip, sizeof(t->ip));
+    }
+    t->port = port;
+}
+
+static void on_resolved(void *data, jarm__dns_status_t status,
+                        const struct sockaddr_storage *addrs, size_t naddrs)
+{
+    name_t *n = data;
+    app_t *app = n->app;
+
+    n->done = 1;
+    n->status = status;
+    n->naddrs = naddrs < JARM__DNS_MAX_ADDRS ? naddrs : JARM__DNS_MAX_ADDRS;
+    if (n->naddrs > 0)
+        memcpy(n->addrs, addrs, n->naddrs * sizeof(*addrs));
+    if (status == JARM__DNS_OK && n->naddrs == 0)
+        n->status = JARM__DNS_NO_ADDRESS;
+    app->names_pending--;
+    if (!app->closing)
+        jarm__scan_wake(app->scan); /* a no-op when this runs inside the pull itself */
+}
+
+/* Hand the name in app->line/spec to the resolver. Returns -1 when it is full (parked). */
+static int name_submit(app_t *app, name_t *n)
+{
+    int r;
+    if (!jarm__resolver_can_submit(&app->resolver))
+        return -1;
+    n->next = NULL;
+    if (app->names_tail)
+        app->names_tail->next = n;
+    else
+        app->names_head = n;
+    app->names_tail = n;
+    app->names_pending++;
+    r = jarm__resolver_resolve(&app->resolver, n->spec.host, on_resolved, n);
+    if (r != 0) /* refused synchronously: report it like a failed lookup */
+        on_resolved(n, JARM__DNS_ERROR, NULL, 0);
+    return 0;
+}
+
+static int name_add(app_t *app)
+{
+    name_t *n = app->free_names;
+    if (n != NULL)
+        app->free_names = n->next;
+    else if ((n = malloc(sizeof(*n))) == NULL) {
+        emit_error(app, &app->line, "dns_error", "out of memory", app->spec.host,
+                   app->spec.host_len, app->spec.port);
+        return 0;
+    }
+    memset(n, 0, offsetof(name_t, addrs));
+    n->app = app;
+    n->line = app->line;
+    n->spec = app->spec;
+    if (name_submit(app, n) != 0) {
+        app->blocked = n;
+        return -1;
+    }
+    return 0;
+}
+
+static void name_free(app_t *app, name_t *n)
+{
+    n->next = app->free_names;
+    app->free_names = n;
+}
+
+static int pull_name_head(app_t *app, jarm__target_t *t)
+{
+    while (app->names_head != NULL && app->names_head->done) {
+        name_t *n = app->names_head;
+        int ok = n->status == JARM__DNS_OK && n->naddrs > 0;
+        size_t nports = n->spec.port ? 1 : app->opts.nports;
+        size_t naddrs = app->opts.all_addresses ? n->naddrs : (n->naddrs > 0);
+        uint16_t port = n->spec.port ? n->spec.port : app->opts.ports[n->port_idx];
+
+        if (!ok) {
+            /* One row per (name, port), as if each had been scanned. */
+            char why[64];
+            snprintf(why, sizeof(why), "%s", jarm__dns_status_name(n->status));
+            emit_error(app, &n->line, "dns_error", why, n->spec.host, n->spec.host_len, port);
+        } else {
+            memcpy(t->host, n->spec.host, n->spec.host_len + 1);
+            t->host_len = n->spec.host_len;
+            fill_addr(t, &n->addrs[n->addr_idx], port);
+            t->source = n->line.source;
+            t->lineno = n->line.lineno;
+        }
+        /* Advance: ports within an address, then addresses. */
+        if (++n->port_idx >= nports) {
+            n->port_idx = 0;
+            if (!ok || ++n->addr_idx >= naddrs) {
+                app->names_head = n->next;
+                if (app->names_head == NULL)
+                    app->names_tail = NULL;
+                name_free(app, n);
+            }
+        }
+        if (ok)
+            return 1;
+    }
+    return 0;
+}
+
+/* The next target from a resolved name: 1 = t filled, 0 = none ready. */
+static int pull_name(app_t *app, jarm__target_t *t)
+{
+    if (app->blocked != NULL && name_submit(app, app->blocked) == 0)
+        app->blocked = NULL;
+    return pull_name_head(app, t);
+}
+
 static int pull(jarm__scan_t *s, jarm__target_t *t)
 {
     app_t *app = s->data;
@@ -94,12 +244,6 @@ static int pull(jarm__scan_t *s, jarm__target_t *t)
             app->port_idx++;
             if (last)
                 app->have_spec = 0;
-            if (sp->kind == JARM__TARGET_NAME) {
-                emit_error(app, &app->line, "dns_error",
-                           "host names are not resolved by this version; give an IP address",
-                           sp->host, sp->host_len, port);
-                continue;
-            }
             memcpy(t->host, sp->host, sp->host_len + 1);
             t->host_len = sp->host_len;
             memcpy(&t->addr, &sp->addr, sizeof(t->addr));
@@ -120,7 +264,14 @@ static int pull(jarm__scan_t *s, jarm__target_t *t)
             t->lineno = app->line.lineno;
             return 1;
         }
-        int r = jarm__input_pop(&app->input, &app->line);
+        int r = pull_name(app, t);
+        if (r == 1)
+            return 1;
+        if (app->blocked != NULL)
+            return 0; /* the resolver is full: its answers wake the engine */
+        r = jarm__input_pop(&app->input, &app->line);
+        if (r < 0 && (app->names_head != NULL || app->blocked != NULL))
+            return 0; /* input done, names still to come */
         if (r <= 0)
             return r;
         if (app->line.truncated) {
@@ -140,6 +291,10 @@ static int pull(jarm__scan_t *s, jarm__target_t *t)
             emit_error(app, &app->line, "bad_target", app->spec.error, app->line.text, n, 0);
             continue;
         }
+        case JARM__TARGET_NAME:
+            if (name_add(app) != 0)
+                return 0;
+            continue;
         default:
             app->have_spec = 1;
             app->port_idx = 0;
@@ -228,6 +383,9 @@ static void on_done(jarm__scan_t *s)
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->progress, NULL);
     jarm__input_close(&app->input);
+    app->closing = 1;
+    if (app->resolver_on)
+        jarm__resolver_close(&app->resolver, NULL);
     jarm__scan_close(s, NULL);
 }
 
@@ -326,6 +484,21 @@ int main(int argc, char **argv)
     }
     app->scan->data = app;
     app->start_ms = uv_now(&app->loop);
+    {
+        jarm__resolver_opts_t ro = {0};
+        ro.servers = app->opts.resolvers;
+        ro.family = app->opts.family;
+        ro.max_outstanding = app->opts.dns_concurrency;
+        ro.timeout_ms = app->opts.dns_timeout_ms;
+        ro.tries = app->opts.dns_tries;
+        if ((r = jarm__resolver_init(&app->resolver, &app->loop, &ro)) != 0) {
+            const char *why = jarm__resolver_error(&app->resolver);
+            fprintf(stderr, "jarmsweep: %s\n",
+                    why && *why ? why : "cannot start the resolver");
+            return app->opts.resolvers ? 2 : 1;
+        }
+        app->resolver_on = 1;
+    }
 
     uv_signal_init(&app->loop, &app->sigint);
     uv_signal_init(&app->loop, &app->sigterm);
@@ -370,6 +543,17 @@ int main(int argc, char **argv)
                 uv_strerror(r));
         ret = 1;
     }
+    while (app->free_names != NULL) {
+        name_t *n = app->free_names;
+        app->free_names = n->next;
+        free(n);
+    }
+    while (app->names_head != NULL) { /* a graceful stop leaves answered names unexpanded */
+        name_t *n = app->names_head;
+        app->names_head = n->next;
+        free(n);
+    }
+    free(app->blocked);
     jarm__buf_free(&app->row);
     jarm__buf_free(&app->sink.buf);
     free(app->scan);

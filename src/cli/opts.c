@@ -15,6 +15,11 @@
 enum {
     OPT_PROBE_PARALLEL = 256,
     OPT_SNI,
+    OPT_RESOLVERS,
+    OPT_ALL_ADDRESSES,
+    OPT_DNS_CONCURRENCY,
+    OPT_DNS_TIMEOUT,
+    OPT_DNS_TRIES,
 };
 
 static const struct option long_opts[] = {
@@ -27,6 +32,11 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, 't'},
     {"rate", required_argument, NULL, 'r'},
     {"sni", required_argument, NULL, OPT_SNI},
+    {"resolvers", required_argument, NULL, OPT_RESOLVERS},
+    {"all-addresses", no_argument, NULL, OPT_ALL_ADDRESSES},
+    {"dns-concurrency", required_argument, NULL, OPT_DNS_CONCURRENCY},
+    {"dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT},
+    {"dns-tries", required_argument, NULL, OPT_DNS_TRIES},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -74,6 +84,18 @@ const char *const jarm__cli_help[] = {
     "                          arrive are parsed as the reply\n"
     "  -r, --rate N            at most N new connections per second (default: no limit)\n"
     "      --sni NAME          send NAME as server_name instead of the target's host\n"
+    "\n",
+    "Names (resolved with c-ares on the scan loop, each name once per run):\n"
+    "      --resolvers LIST    DNS servers IP[:PORT],... (default: /etc/resolv.conf)\n"
+    "  -4, -6                  only A / only AAAA records (default: A, and AAAA when a\n"
+    "                          name has no A record)\n"
+    "      --all-addresses     scan every address of a name (default: the first, as the\n"
+    "                          reference connects to one)\n"
+    "      --dns-concurrency N names being resolved at once (default 128)\n"
+    "      --dns-timeout SECONDS  per DNS try (default 2)\n"
+    "      --dns-tries N       tries per server (default 2)\n"
+    "  A failed lookup yields a dns_error row with 'error' nxdomain, servfail, timeout,\n"
+    "  refused, no_address or error.\n"
     "\n",
     "Other:\n"
     "  -q, --quiet             no progress line, summary or warnings on standard error\n"
@@ -166,7 +188,7 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
 
     opterr = 0;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, ":i:p:o:f:c:t:r:qhV", long_opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":i:p:o:f:c:t:r:qhV46", long_opts, NULL)) != -1) {
         switch (ch) {
         case 'i':
             o->files[o->nfiles++] = optarg;
@@ -214,6 +236,33 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
             if (strlen(optarg) == 0 || strlen(optarg) > JARM_HOST_MAX)
                 USAGE("bad --sni '%s' (1-%d bytes)", optarg, JARM_HOST_MAX);
             o->sni = optarg;
+            break;
+        case OPT_RESOLVERS:
+            if (*optarg == '\0')
+                USAGE("bad --resolvers ''");
+            o->resolvers = optarg;
+            break;
+        case '4':
+        case '6':
+            o->family = ch - '0';
+            break;
+        case OPT_ALL_ADDRESSES:
+            o->all_addresses = 1;
+            break;
+        case OPT_DNS_CONCURRENCY:
+            if (parse_uint(optarg, 1, 65536, &v) != 0)
+                USAGE("bad --dns-concurrency '%s' (1-65536)", optarg);
+            o->dns_concurrency = (unsigned)v;
+            break;
+        case OPT_DNS_TIMEOUT:
+            if (parse_double(optarg, 0.001, 3600, &d) != 0)
+                USAGE("bad --dns-timeout '%s' (seconds)", optarg);
+            o->dns_timeout_ms = (unsigned)(d * 1000.0 + 0.5);
+            break;
+        case OPT_DNS_TRIES:
+            if (parse_uint(optarg, 1, 100, &v) != 0)
+                USAGE("bad --dns-tries '%s' (1-100)", optarg);
+            o->dns_tries = (unsigned)v;
             break;
         case 'q':
             o->quiet = 1;
