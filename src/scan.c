@@ -686,12 +686,6 @@ static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
 
     if (c == NULL)
         return UV_ENOMEM;
-    c->fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) {
-        r = errno;
-        conn_put(s, c);
-        return is_resource_errno(r) ? -r : UV_EINVAL;
-    }
     c->t = t;
     c->probe = (uint8_t)probe;
     c->state = C_CONNECTING;
@@ -701,6 +695,14 @@ static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
     s->stats.conns_active++;
     s->stats.conns_started++;
 
+    /* Every failure from here on goes through conn_fail() and flush(): a shortage of
+     * sockets is retried, anything else (EAFNOSUPPORT, ENETUNREACH...) is the result. */
+    c->fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        r = errno;
+        conn_fail(c, r);
+        return is_resource_errno(r) ? -r : 0;
+    }
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = c;
     if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {

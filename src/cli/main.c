@@ -44,8 +44,8 @@ typedef struct name_s {
     jarm__target_spec_t spec;
     int done; /* the resolver answered */
     jarm__dns_status_t status;
-    struct sockaddr_storage addrs[JARM__DNS_MAX_ADDRS];
     size_t naddrs, addr_idx, port_idx;
+    struct sockaddr_storage addrs[JARM__DNS_MAX_ADDRS]; /* last: not cleared on reuse */
 } name_t;
 
 typedef struct app_s {
