@@ -103,8 +103,7 @@ static void push(jarm__ivl_t *out, size_t *n, jarm__u128_t lo, jarm__u128_t hi)
 }
 
 /* out = a | b (normal sets); out has room for a->n + b->n. Returns the count. */
-static size_t set_union(jarm__ivl_t *out, const jarm__ivlset_t *a, const jarm__ivl_t *b,
-                        size_t nb)
+static size_t set_union(jarm__ivl_t *out, const jarm__ivlset_t *a, const jarm__ivl_t *b, size_t nb)
 {
     size_t i = 0, j = 0, n = 0;
     while (i < a->n || j < nb) {
@@ -232,8 +231,8 @@ Exit:
     return ret;
 }
 
-int64_t jarm__blocklist_parse(jarm__blocklist_t *bl, const char *name, const char *buf,
-                              size_t len, int allow, char *err, size_t errlen)
+int64_t jarm__blocklist_parse(jarm__blocklist_t *bl, const char *name, const char *buf, size_t len,
+                              int allow, char *err, size_t errlen)
 {
     jarm__range_t *nets = NULL;
     size_t n = 0, cap = 0, at = 0;
@@ -260,7 +259,7 @@ int64_t jarm__blocklist_parse(jarm__blocklist_t *bl, const char *name, const cha
             size_t ncap = cap ? 2 * cap : 64;
             jarm__range_t *p = realloc(nets, ncap * sizeof(*nets));
             if (p == NULL) {
-                snprintf(err, errlen, "%s: out of memory", name);
+                (void)snprintf(err, errlen, "%s: out of memory", name);
                 goto Exit;
             }
             nets = p;
@@ -269,17 +268,21 @@ int64_t jarm__blocklist_parse(jarm__blocklist_t *bl, const char *name, const cha
         if (jarm__cidr_parse(line, ll, &nets[n]) != 0) {
             char q[48];
             size_t i, qn = ll > 40 ? 40 : ll;
-            for (i = 0; i < qn; i++)
-                q[i] = (line[i] >= 0x20 && line[i] < 0x7f) ? line[i] : '?';
+            for (i = 0; i < qn; i++) {
+                char c = line[i];
+                if (c < 0x20 || c >= 0x7f)
+                    c = '?';
+                q[i] = c;
+            }
             q[i] = '\0';
-            snprintf(err, errlen, "%s:%llu: bad CIDR '%s%s'", name, (unsigned long long)lineno,
-                     q, ll > qn ? "..." : "");
+            (void)snprintf(err, errlen, "%s:%llu: bad CIDR '%s%s'", name,
+                           (unsigned long long)lineno, q, ll > qn ? "..." : "");
             goto Exit;
         }
         n++;
     }
     if (jarm__blocklist_paint(bl, nets, n, allow) != 0) {
-        snprintf(err, errlen, "%s: out of memory", name);
+        (void)snprintf(err, errlen, "%s: out of memory", name);
         goto Exit;
     }
     ret = (int64_t)n;
@@ -297,7 +300,7 @@ int64_t jarm__blocklist_load(jarm__blocklist_t *bl, const char *path, int allow,
     int64_t ret = -1;
 
     if (f == NULL) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        (void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     for (;;) {
@@ -306,7 +309,7 @@ int64_t jarm__blocklist_load(jarm__blocklist_t *bl, const char *path, int allow,
             size_t ncap = cap ? 2 * cap : 65536;
             char *p = realloc(buf, ncap);
             if (p == NULL) {
-                snprintf(err, errlen, "%s: out of memory", path);
+                (void)snprintf(err, errlen, "%s: out of memory", path);
                 goto Exit;
             }
             buf = p;
@@ -318,7 +321,7 @@ int64_t jarm__blocklist_load(jarm__blocklist_t *bl, const char *path, int allow,
             break;
     }
     if (ferror(f)) {
-        snprintf(err, errlen, "%s: read error", path);
+        (void)snprintf(err, errlen, "%s: read error", path);
         goto Exit;
     }
     ret = jarm__blocklist_parse(bl, path, buf, len, allow, err, errlen);
@@ -406,11 +409,11 @@ uint64_t jarm__blocklist_count(const jarm__blocklist_t *bl, const jarm__range_t 
         sum = sat_add(sum, set_walk(bl, &bl->v6, r->first,
                                     u128_min(r->last, (jarm__u128_t){0, MAPPED_LO - 1}), NULL));
     if (jarm__u128_cmp(r->first, mhi) <= 0 && jarm__u128_cmp(r->last, mlo) >= 0)
-        sum = sat_add(sum, set_walk(bl, &bl->v6, u128_max(r->first, mlo),
-                                    u128_min(r->last, mhi), mapped_part));
+        sum = sat_add(sum, set_walk(bl, &bl->v6, u128_max(r->first, mlo), u128_min(r->last, mhi),
+                                    mapped_part));
     if (jarm__u128_cmp(r->last, mhi) > 0)
-        sum = sat_add(sum, set_walk(bl, &bl->v6,
-                                    u128_max(r->first, (jarm__u128_t){0, MAPPED_HI + 1}),
-                                    r->last, NULL));
+        sum =
+            sat_add(sum, set_walk(bl, &bl->v6, u128_max(r->first, (jarm__u128_t){0, MAPPED_HI + 1}),
+                                  r->last, NULL));
     return sum;
 }

@@ -69,8 +69,8 @@ int jarm__blocklist_paint(jarm__blocklist_t *bl, const jarm__range_t *nets, size
  * file name used in messages. All or nothing: on the first bad line nothing is painted and
  * err receives "NAME:LINE: bad CIDR 'x'". Returns the number of entries painted, or -1.
  */
-int64_t jarm__blocklist_parse(jarm__blocklist_t *bl, const char *name, const char *buf,
-                              size_t len, int allow, char *err, size_t errlen);
+int64_t jarm__blocklist_parse(jarm__blocklist_t *bl, const char *name, const char *buf, size_t len,
+                              int allow, char *err, size_t errlen);
 
 /*
  * Read the file at path and jarm__blocklist_parse it. Errors (-1 and a message in err):

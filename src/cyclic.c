@@ -69,8 +69,8 @@ uint64_t jarm__powmod(uint64_t b, uint64_t e, uint64_t m)
     return r;
 }
 
-static const uint64_t small_primes[] = {2,  3,  5,  7,  11, 13, 17, 19, 23, 29, 31, 37,
-                                        41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97};
+static const uint64_t small_primes[] = {2,  3,  5,  7,  11, 13, 17, 19, 23, 29, 31, 37, 41,
+                                        43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97};
 
 int jarm__is_prime(uint64_t n)
 {
@@ -147,8 +147,7 @@ int jarm__cyclic_init(jarm__cyclic_t *c, uint64_t n, uint64_t seed, uint64_t sha
     uint64_t state = seed ^ 0x6a61726d73776570u; /* "jarmswep": seed 0 is not special */
     uint64_t q;
 
-    if (n > JARM__CYCLIC_MAX || shard_n == 0 || shard_n > ((uint64_t)1 << 32) ||
-        shard_i >= shard_n)
+    if (n > JARM__CYCLIC_MAX || shard_n == 0 || shard_n > ((uint64_t)1 << 32) || shard_i >= shard_n)
         return -1;
     c->n = n;
     c->p = next_safe_prime(n);

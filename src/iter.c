@@ -18,7 +18,7 @@
  * seed and shard alone, so a checkpoint stays valid when an opt-out is added to the
  * blocklist between a run and its resume (the new entry is simply skipped from then on),
  * and shards on machines with different blocklists still partition the same space. The
- * price is stepping over denied targets, a few nanoseconds each (13% of 0.0.0.0/0 under
+ * price is stepping over denied targets, a few nanoseconds each (14% of 0.0.0.0/0 under
  * the default list).
  */
 #include <stdio.h>
@@ -61,14 +61,13 @@ static size_t merge_ranges(jarm__range_t *r, size_t n)
 static int bad(char *err, size_t errlen, const char *msg)
 {
     if (errlen > 0)
-        snprintf(err, errlen, "%s", msg);
+        (void)snprintf(err, errlen, "%s", msg);
     return -1;
 }
 
 int jarm__iter_init(jarm__iter_t *it, const jarm__range_t *ranges, size_t nranges,
                     const uint16_t *ports, size_t nports, uint64_t seed, uint32_t shard_i,
-                    uint32_t shard_n, const jarm__blocklist_t *blocklist, char *err,
-                    size_t errlen)
+                    uint32_t shard_n, const jarm__blocklist_t *blocklist, char *err, size_t errlen)
 {
     uint64_t seen[65536 / 64];
     uint64_t sum = 0;
@@ -121,9 +120,9 @@ int jarm__iter_init(jarm__iter_t *it, const jarm__range_t *ranges, size_t nrange
     it->naddrs = sum;
     if (it->naddrs > JARM__CYCLIC_MAX / it->nports) {
         if (errlen > 0)
-            snprintf(err, errlen,
-                     "sweep too large: %llu addresses x %zu ports is more than 2^62 targets",
-                     (unsigned long long)it->naddrs, it->nports);
+            (void)snprintf(err, errlen,
+                           "sweep too large: %llu addresses x %zu ports is more than 2^62 targets",
+                           (unsigned long long)it->naddrs, it->nports);
         goto Exit;
     }
     it->total = it->naddrs * it->nports;
@@ -273,8 +272,7 @@ static int64_t parse_u32(const char **s)
     return v;
 }
 
-int jarm__shard_parse(const char *s, uint32_t *shard_i, uint32_t *shard_n, char *err,
-                      size_t errlen)
+int jarm__shard_parse(const char *s, uint32_t *shard_i, uint32_t *shard_n, char *err, size_t errlen)
 {
     const char *p = s;
     int64_t i = parse_u32(&p), n = -1;
@@ -285,7 +283,7 @@ int jarm__shard_parse(const char *s, uint32_t *shard_i, uint32_t *shard_n, char 
     }
     if (i < 0 || n < 0 || *p != '\0' || n == 0 || i >= n) {
         if (errlen > 0)
-            snprintf(err, errlen, "bad shard '%.40s' (I/N with 0 <= I < N)", s);
+            (void)snprintf(err, errlen, "bad shard '%.40s' (I/N with 0 <= I < N)", s);
         return -1;
     }
     *shard_i = (uint32_t)i;

@@ -63,8 +63,7 @@ typedef struct jarm__iter_s {
  */
 int jarm__iter_init(jarm__iter_t *it, const jarm__range_t *ranges, size_t nranges,
                     const uint16_t *ports, size_t nports, uint64_t seed, uint32_t shard_i,
-                    uint32_t shard_n, const jarm__blocklist_t *blocklist, char *err,
-                    size_t errlen);
+                    uint32_t shard_n, const jarm__blocklist_t *blocklist, char *err, size_t errlen);
 
 /* Release what it owns. */
 void jarm__iter_free(jarm__iter_t *it);

@@ -31,8 +31,12 @@ static int is_space(char c)
 static void quote(char *dst, size_t cap, const char *s, size_t len)
 {
     size_t n = len > 40 ? 40 : len, i, o = 0;
-    for (i = 0; i < n && o + 4 < cap; i++)
-        dst[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    for (i = 0; i < n && o + 4 < cap; i++) {
+        char c = s[i];
+        if (c < 0x20 || c >= 0x7f)
+            c = '?';
+        dst[o++] = c;
+    }
     if (n < len && o + 4 < cap) {
         memcpy(dst + o, "...", 3);
         o += 3;
@@ -137,7 +141,7 @@ static int range_bad(char *err, size_t errlen, const char *what, const char *s, 
     char q[48];
     if (errlen > 0) {
         quote(q, sizeof(q), s, len);
-        snprintf(err, errlen, "bad %s '%s'%s", what, q, why);
+        (void)snprintf(err, errlen, "bad %s '%s'%s", what, q, why);
     }
     return JARM__RANGE_BAD;
 }
@@ -206,8 +210,7 @@ int jarm__range_parse(const char *line, size_t len, unsigned flags, jarm__range_
     return JARM__RANGE_OK;
 }
 
-void jarm__addr_to_sockaddr(int family, jarm__u128_t a, uint16_t port,
-                            struct sockaddr_storage *ss)
+void jarm__addr_to_sockaddr(int family, jarm__u128_t a, uint16_t port, struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof(*ss));
     if (family == AF_INET) {
@@ -254,9 +257,9 @@ static void addr_str(int family, jarm__u128_t a, char *buf)
     struct sockaddr_storage ss;
     jarm__addr_to_sockaddr(family, a, 0, &ss);
     if (family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, INET6_ADDRSTRLEN);
+        (void)inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, INET6_ADDRSTRLEN);
     else
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, INET6_ADDRSTRLEN);
+        (void)inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, INET6_ADDRSTRLEN);
 }
 
 int jarm__range_format(const jarm__range_t *r, char *buf, size_t cap)
@@ -278,12 +281,12 @@ int jarm__endpoint_format(const struct sockaddr_storage *ss, char *buf, size_t c
 
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *v4 = (const struct sockaddr_in *)(const void *)ss;
-        inet_ntop(AF_INET, &v4->sin_addr, a, sizeof(a));
+        (void)inet_ntop(AF_INET, &v4->sin_addr, a, sizeof(a));
         port = ntohs(v4->sin_port);
         n = port ? snprintf(buf, cap, "%s:%u", a, port) : snprintf(buf, cap, "%s", a);
     } else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)(const void *)ss;
-        inet_ntop(AF_INET6, &v6->sin6_addr, a, sizeof(a));
+        (void)inet_ntop(AF_INET6, &v6->sin6_addr, a, sizeof(a));
         port = ntohs(v6->sin6_port);
         n = port ? snprintf(buf, cap, "[%s]:%u", a, port) : snprintf(buf, cap, "[%s]", a);
     } else {

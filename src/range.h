@@ -33,8 +33,8 @@ typedef struct jarm__range_s {
 #define JARM__RANGE_MAX ((uint64_t)1 << 62)
 
 /* What jarm__range_parse found. */
-#define JARM__RANGE_NONE 0 /* not a range: hand the line to jarm__target_parse */
-#define JARM__RANGE_OK   1 /* *r holds the range */
+#define JARM__RANGE_NONE 0    /* not a range: hand the line to jarm__target_parse */
+#define JARM__RANGE_OK   1    /* *r holds the range */
 #define JARM__RANGE_BAD  (-1) /* a range, but invalid: err holds "bad CIDR '...'" or similar */
 
 /*
@@ -72,8 +72,7 @@ uint64_t jarm__range_count(const jarm__range_t *r);
 int jarm__range_format(const jarm__range_t *r, char *buf, size_t cap);
 
 /* Fill *ss with family's address a (host order value) and port (host order). */
-void jarm__addr_to_sockaddr(int family, jarm__u128_t a, uint16_t port,
-                            struct sockaddr_storage *ss);
+void jarm__addr_to_sockaddr(int family, jarm__u128_t a, uint16_t port, struct sockaddr_storage *ss);
 
 /* The address of an AF_INET or AF_INET6 sockaddr as a value; returns its family, or -1. */
 int jarm__addr_from_sockaddr(const struct sockaddr *sa, jarm__u128_t *a);
