@@ -59,6 +59,7 @@ struct jarm__target_s {
     const char *sni;    /* server_name: host unless the scanner's sni option is set */
     size_t sni_len;
     void *data;         /* the caller's, untouched by the engine */
+    uint64_t seq;       /* likewise */
     uint64_t lineno;
     const char *source;
 

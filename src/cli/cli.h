@@ -28,6 +28,14 @@ typedef struct jarm__cli_opts_s {
     int family;            /* 0, 4 or 6 */
     int all_addresses;
     unsigned dns_concurrency, dns_timeout_ms, dns_tries;
+    uint64_t seed;
+    int seed_set;
+    uint32_t shard_i, shard_n;
+    char **blocklists; /* --blocklist, repeatable */
+    int nblocklists;
+    const char *allowlist;
+    int allow_reserved, force, dry_run;
+    const char *resume;
     int quiet, help, version;
 } jarm__cli_opts_t;
 

@@ -6,11 +6,7 @@
  * scanned targets from the engine's result callback, unparsable lines and failed lookups
  * from the pull callback, before they would reach the engine.
  *
- * Names. The engine pulls targets; a line naming a host is handed to the resolver (c-ares on
- * this loop) and parked in `names` until its answer arrives, while the pull goes on with the
- * following lines. At most --dns-concurrency names are in the resolver at once, so a file of
- * millions of names never holds more than that window in memory. Resolved names are expanded
- * over their ports (and addresses, with --all-addresses) ahead of new lines.
+ * What is scanned, in which order, and the checkpoint of --resume: feed.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "cli/app.h"
 #include "cli/cli.h"
 #include "input.h"
 #include "jarm.h"
@@ -36,53 +33,7 @@
 /* File descriptors kept for everything but probe connections (stdio, loop, input, DNS). */
 #define FD_RESERVE 64
 
-/* A host name from the input, waiting for or expanding its addresses. */
-typedef struct name_s {
-    struct app_s *app;
-    struct name_s *next;
-    jarm__line_t line;
-    jarm__target_spec_t spec;
-    int done; /* the resolver answered */
-    jarm__dns_status_t status;
-    size_t naddrs, addr_idx, port_idx;
-    struct sockaddr_storage addrs[JARM__DNS_MAX_ADDRS]; /* last: not cleared on reuse */
-} name_t;
-
-typedef struct app_s {
-    jarm__cli_opts_t opts;
-    uv_loop_t loop;
-    jarm__scan_t *scan;
-    jarm__input_t input;
-    jarm__sink_t sink;
-    jarm__buf_t row;
-    uv_signal_t sigint, sigterm;
-    uv_timer_t progress;
-    int progress_on, signals, failed;
-    uint64_t start_ms;
-    uint64_t rows, bad_rows;
-
-    /* The line being expanded over --ports. */
-    jarm__line_t line;
-    jarm__target_spec_t spec;
-    size_t port_idx;
-    int have_spec;
-
-    /* Names in the resolver or answered, in input order; expanded from the head. */
-    jarm__resolver_t resolver;
-    int resolver_on, closing;
-    name_t *names_head, *names_tail, *free_names;
-    unsigned names_pending; /* asked, not answered */
-    name_t *blocked;        /* popped but not yet submitted: the resolver was full */
-} app_t;
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void emit(app_t *app)
+void jarm__app_emit(app_t *app)
 {
     jarm__sink_write(&app->sink, &app->row);
     app->row.len = 0;
@@ -96,217 +47,12 @@ static void emit(app_t *app)
     }
 }
 
-static void emit_error(app_t *app, const jarm__line_t *l, const char *status, const char *error,
-                       const char *host, size_t host_len, unsigned port)
-{
-    jarm__row_error_t e = {host, host_len, port, status, error, l->source, l->lineno};
-    jarm__row_error(&app->row, app->opts.format, &e, wall_ms());
-    app->bad_rows++;
-    if (!app->opts.quiet && l->source == NULL && strcmp(status, "bad_target") == 0)
-        fprintf(stderr, "jarmsweep: argument %llu: %s\n", (unsigned long long)l->lineno, error);
-    emit(app);
-}
-
-static void fill_addr(jarm__target_t *t, const struct sockaddr_storage *addr, uint16_t port)
-{
-    memcpy(&t->addr, addr, sizeof(t->addr));
-    if (t->addr.ss_family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&t->addr;
-        a->sin_port = htons(port);
-        inet_ntop(AF_INET, &a->sin_addr, t->ip, sizeof(t->ip));
-    } else {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&t->addr;
-        a->sin6_port = htons(port);
-        inet_ntop(AF_INET6, &a->sin6_addr, t->ip, sizeof(t->ip));
-    }
-    t->port = port;
-}
-
-static void on_resolved(void *data, jarm__dns_status_t status,
-                        const struct sockaddr_storage *addrs, size_t naddrs)
-{
-    name_t *n = data;
-    app_t *app = n->app;
-
-    n->done = 1;
-    n->status = status;
-    n->naddrs = naddrs < JARM__DNS_MAX_ADDRS ? naddrs : JARM__DNS_MAX_ADDRS;
-    if (n->naddrs > 0)
-        memcpy(n->addrs, addrs, n->naddrs * sizeof(*addrs));
-    if (status == JARM__DNS_OK && n->naddrs == 0)
-        n->status = JARM__DNS_NO_ADDRESS;
-    app->names_pending--;
-    if (!app->closing)
-        jarm__scan_wake(app->scan); /* a no-op when this runs inside the pull itself */
-}
-
-/* Hand the name in app->line/spec to the resolver. Returns -1 when it is full (parked). */
-static int name_submit(app_t *app, name_t *n)
-{
-    int r;
-    if (!jarm__resolver_can_submit(&app->resolver))
-        return -1;
-    n->next = NULL;
-    if (app->names_tail)
-        app->names_tail->next = n;
-    else
-        app->names_head = n;
-    app->names_tail = n;
-    app->names_pending++;
-    r = jarm__resolver_resolve(&app->resolver, n->spec.host, on_resolved, n);
-    if (r != 0) /* refused synchronously: report it like a failed lookup */
-        on_resolved(n, JARM__DNS_ERROR, NULL, 0);
-    return 0;
-}
-
-static int name_add(app_t *app)
-{
-    name_t *n = app->free_names;
-    if (n != NULL)
-        app->free_names = n->next;
-    else if ((n = malloc(sizeof(*n))) == NULL) {
-        emit_error(app, &app->line, "dns_error", "out of memory", app->spec.host,
-                   app->spec.host_len, app->spec.port);
-        return 0;
-    }
-    memset(n, 0, offsetof(name_t, addrs));
-    n->app = app;
-    n->line = app->line;
-    n->spec = app->spec;
-    if (name_submit(app, n) != 0) {
-        app->blocked = n;
-        return -1;
-    }
-    return 0;
-}
-
-static void name_free(app_t *app, name_t *n)
-{
-    n->next = app->free_names;
-    app->free_names = n;
-}
-
-static int pull_name_head(app_t *app, jarm__target_t *t)
-{
-    while (app->names_head != NULL && app->names_head->done) {
-        name_t *n = app->names_head;
-        int ok = n->status == JARM__DNS_OK && n->naddrs > 0;
-        size_t nports = n->spec.port ? 1 : app->opts.nports;
-        size_t naddrs = app->opts.all_addresses ? n->naddrs : (n->naddrs > 0);
-        uint16_t port = n->spec.port ? n->spec.port : app->opts.ports[n->port_idx];
-
-        if (!ok) {
-            /* One row per (name, port), as if each had been scanned. */
-            char why[64];
-            snprintf(why, sizeof(why), "%s", jarm__dns_status_name(n->status));
-            emit_error(app, &n->line, "dns_error", why, n->spec.host, n->spec.host_len, port);
-        } else {
-            memcpy(t->host, n->spec.host, n->spec.host_len + 1);
-            t->host_len = n->spec.host_len;
-            fill_addr(t, &n->addrs[n->addr_idx], port);
-            t->source = n->line.source;
-            t->lineno = n->line.lineno;
-        }
-        /* Advance: ports within an address, then addresses. */
-        if (++n->port_idx >= nports) {
-            n->port_idx = 0;
-            if (!ok || ++n->addr_idx >= naddrs) {
-                app->names_head = n->next;
-                if (app->names_head == NULL)
-                    app->names_tail = NULL;
-                name_free(app, n);
-            }
-        }
-        if (ok)
-            return 1;
-    }
-    return 0;
-}
-
-/* The next target from a resolved name: 1 = t filled, 0 = none ready. */
-static int pull_name(app_t *app, jarm__target_t *t)
-{
-    if (app->blocked != NULL && name_submit(app, app->blocked) == 0)
-        app->blocked = NULL;
-    return pull_name_head(app, t);
-}
-
-static int pull(jarm__scan_t *s, jarm__target_t *t)
-{
-    app_t *app = s->data;
-
-    for (;;) {
-        if (app->have_spec) {
-            jarm__target_spec_t *sp = &app->spec;
-            uint16_t port = sp->port ? sp->port : app->opts.ports[app->port_idx];
-            int last = sp->port || app->port_idx + 1 >= app->opts.nports;
-
-            app->port_idx++;
-            if (last)
-                app->have_spec = 0;
-            memcpy(t->host, sp->host, sp->host_len + 1);
-            t->host_len = sp->host_len;
-            memcpy(&t->addr, &sp->addr, sizeof(t->addr));
-            if (t->addr.ss_family == AF_INET) {
-                struct sockaddr_in *a = (struct sockaddr_in *)&t->addr;
-                a->sin_port = htons(port);
-                inet_ntop(AF_INET, &a->sin_addr, t->ip, sizeof(t->ip));
-            } else {
-                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&t->addr;
-                a->sin6_port = htons(port);
-                inet_ntop(AF_INET6, &a->sin6_addr, t->ip, sizeof(t->ip));
-            }
-            /* The reference reports an IP literal exactly as given. */
-            if (sp->host_len < sizeof(t->ip))
-                memcpy(t->ip, sp->host, sp->host_len + 1);
-            t->port = port;
-            t->source = app->line.source;
-            t->lineno = app->line.lineno;
-            return 1;
-        }
-        int r = pull_name(app, t);
-        if (r == 1)
-            return 1;
-        if (app->blocked != NULL)
-            return 0; /* the resolver is full: its answers wake the engine */
-        r = jarm__input_pop(&app->input, &app->line);
-        if (r < 0 && (app->names_head != NULL || app->blocked != NULL))
-            return 0; /* input done, names still to come */
-        if (r <= 0)
-            return r;
-        if (app->line.truncated) {
-            emit_error(app, &app->line, "bad_target", "line too long", app->line.text,
-                       app->line.len, 0);
-            continue;
-        }
-        jarm__target_parse(app->line.text, app->line.len, &app->spec);
-        switch (app->spec.kind) {
-        case JARM__TARGET_SKIP:
-            continue;
-        case JARM__TARGET_BAD: {
-            /* Report the text as given, trimmed of its line end. */
-            size_t n = app->line.len;
-            while (n > 0 && (app->line.text[n - 1] == '\r' || app->line.text[n - 1] == '\n'))
-                n--;
-            emit_error(app, &app->line, "bad_target", app->spec.error, app->line.text, n, 0);
-            continue;
-        }
-        case JARM__TARGET_NAME:
-            if (name_add(app) != 0)
-                return 0;
-            continue;
-        default:
-            app->have_spec = 1;
-            app->port_idx = 0;
-        }
-    }
-}
-
 static void on_result(jarm__scan_t *s, jarm__target_t *t)
 {
     app_t *app = s->data;
-    jarm__row_target(&app->row, app->opts.format, t, wall_ms());
-    emit(app);
+    jarm__row_target(&app->row, app->opts.format, t, jarm__wall_ms());
+    jarm__app_emit(app);
+    jarm__feed_complete(app, t->seq);
 }
 
 static void on_input(void *data)
@@ -326,7 +72,8 @@ static void print_progress(app_t *app, int final)
             fputs("\r\033[K", stderr);
         fprintf(stderr,
                 "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
-                "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned\n",
+                "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
+                "seed %llu, %llu blocklisted\n",
                 (unsigned long long)app->rows, secs, rate,
                 (unsigned long long)st->by_status[JARM__T_OK],
                 (unsigned long long)st->by_status[JARM__T_TIMEOUT],
@@ -335,7 +82,8 @@ static void print_progress(app_t *app, int final)
                 (unsigned long long)st->by_status[JARM__T_REJECTED],
                 (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] +
                                      st->by_status[JARM__T_ERROR]),
-                (unsigned long long)app->bad_rows);
+                (unsigned long long)app->bad_rows, (unsigned long long)app->seed,
+                (unsigned long long)app->ranges_blocked);
         return;
     }
     fprintf(stderr, "\r\033[K%llu done, %u targets / %u connections in flight, %.0f targets/s",
@@ -354,6 +102,8 @@ static void on_progress(uv_timer_t *timer)
 {
     app_t *app = timer->data;
     jarm__sink_flush(&app->sink); /* results show up at least once a second */
+    if (app->sink.error == 0)
+        jarm__feed_checkpoint(app);
     if (app->progress_on)
         print_progress(app, 0);
 }
@@ -453,9 +203,20 @@ int main(int argc, char **argv)
         jarm__cli_opts_free(&app->opts);
         return 2;
     }
+    if (jarm__feed_init(app, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "jarmsweep: %s\n", msg);
+        jarm__input_close(&app->input);
+        jarm__feed_free(app);
+        jarm__cli_opts_free(&app->opts);
+        return 2;
+    }
     app->sink.fd = STDOUT_FILENO;
     if (app->opts.output != NULL) {
-        app->sink.fd = open(app->opts.output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* A resumed run adds to what the interrupted ones wrote. */
+        app->sink.fd = open(app->opts.output,
+                            O_WRONLY | O_CREAT | O_CLOEXEC |
+                                (app->opts.resume ? O_APPEND : O_TRUNC),
+                            0644);
         if (app->sink.fd < 0) {
             fprintf(stderr, "jarmsweep: %s: %s\n", app->opts.output, strerror(errno));
             jarm__input_close(&app->input);
@@ -515,7 +276,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "jarmsweep: cannot read input: %s\n", jarm_strerror(r));
         return 1;
     }
-    jarm__scan_start(app->scan, pull, on_result, on_done);
+    jarm__scan_start(app->scan, jarm__feed_pull, on_result, on_done);
     uv_run(&app->loop, UV_RUN_DEFAULT);
 
     if (app->input.error[0] != '\0') {
@@ -543,17 +304,7 @@ int main(int argc, char **argv)
                 uv_strerror(r));
         ret = 1;
     }
-    while (app->free_names != NULL) {
-        name_t *n = app->free_names;
-        app->free_names = n->next;
-        free(n);
-    }
-    while (app->names_head != NULL) { /* a graceful stop leaves answered names unexpanded */
-        name_t *n = app->names_head;
-        app->names_head = n->next;
-        free(n);
-    }
-    free(app->blocked);
+    jarm__feed_free(app);
     jarm__buf_free(&app->row);
     jarm__buf_free(&app->sink.buf);
     free(app->scan);

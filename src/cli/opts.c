@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "iter.h"
 
 enum {
     OPT_PROBE_PARALLEL = 256,
@@ -20,6 +21,14 @@ enum {
     OPT_DNS_CONCURRENCY,
     OPT_DNS_TIMEOUT,
     OPT_DNS_TRIES,
+    OPT_SEED,
+    OPT_SHARD,
+    OPT_BLOCKLIST,
+    OPT_ALLOWLIST,
+    OPT_ALLOW_RESERVED,
+    OPT_FORCE,
+    OPT_DRY_RUN,
+    OPT_RESUME,
 };
 
 static const struct option long_opts[] = {
@@ -37,6 +46,14 @@ static const struct option long_opts[] = {
     {"dns-concurrency", required_argument, NULL, OPT_DNS_CONCURRENCY},
     {"dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT},
     {"dns-tries", required_argument, NULL, OPT_DNS_TRIES},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"shard", required_argument, NULL, OPT_SHARD},
+    {"blocklist", required_argument, NULL, OPT_BLOCKLIST},
+    {"allowlist", required_argument, NULL, OPT_ALLOWLIST},
+    {"allow-reserved", no_argument, NULL, OPT_ALLOW_RESERVED},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"resume", required_argument, NULL, OPT_RESUME},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -96,6 +113,25 @@ const char *const jarm__cli_help[] = {
     "      --dns-tries N       tries per server (default 2)\n"
     "  A failed lookup yields a dns_error row with 'error' nxdomain, servfail, timeout,\n"
     "  refused, no_address or error.\n"
+    "\n",
+    "Sweeps (ranges: CIDR a.b.c.d/n or 2001:db8::/112, or a.b.c.d-e.f.g.h, as arguments or\n"
+    "lines; each is scanned in a seeded random order of address x port, nothing is\n"
+    "materialised; explicit targets keep their order):\n"
+    "      --seed N            the permutation's seed (default random; printed in the\n"
+    "                          summary so a run can be repeated)\n"
+    "      --shard I/N         scan part I (from 0) of N: N runs with one seed cover the\n"
+    "                          sweep exactly once together\n"
+    "      --blocklist FILE    never scan these CIDRs (repeatable; a line per CIDR, '#'\n"
+    "                          comments); applies to ranges, not to explicit targets\n"
+    "      --allowlist FILE    scan only these CIDRs of the ranges (the blocklists still win)\n"
+    "      --allow-reserved    lift the default blocklist of IANA special-purpose and\n"
+    "                          reserved space (contrib/blocklist.conf), e.g. for 127.0.0.0/8\n"
+    "      --force             accept IPv6 ranges of more than 2^32 addresses\n"
+    "      --dry-run           print the targets in scan order as host:port ([v6]:port),\n"
+    "                          one per line, and scan nothing\n"
+    "      --resume FILE       keep a checkpoint in FILE (every second and on stop); run\n"
+    "                          again with the same arguments and FILE to continue where\n"
+    "                          the last run stopped, without repeats or holes (-o appends)\n"
     "\n",
     "Other:\n"
     "  -q, --quiet             no progress line, summary or warnings on standard error\n"
@@ -172,6 +208,7 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
     int ch;
     unsigned long v;
     double d;
+    char *end;
     char err[128];
     int nports;
 
@@ -182,8 +219,10 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
     o->format = JARM__FMT_NDJSON;
     o->ports[0] = 443;
     o->nports = 1;
+    o->shard_n = 1;
     o->files = calloc((size_t)argc + 1, sizeof(char *));
-    if (o->files == NULL)
+    o->blocklists = calloc((size_t)argc + 1, sizeof(char *));
+    if (o->files == NULL || o->blocklists == NULL)
         USAGE("out of memory");
 
     opterr = 0;
@@ -264,6 +303,35 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
                 USAGE("bad --dns-tries '%s' (1-100)", optarg);
             o->dns_tries = (unsigned)v;
             break;
+        case OPT_SEED:
+            errno = 0;
+            if (*optarg < '0' || *optarg > '9' || (o->seed = strtoull(optarg, &end, 10), errno) ||
+                *end)
+                USAGE("bad --seed '%s' (a decimal number)", optarg);
+            o->seed_set = 1;
+            break;
+        case OPT_SHARD:
+            if (jarm__shard_parse(optarg, &o->shard_i, &o->shard_n, err, sizeof(err)) != 0)
+                USAGE("--shard: %s", err);
+            break;
+        case OPT_BLOCKLIST:
+            o->blocklists[o->nblocklists++] = optarg;
+            break;
+        case OPT_ALLOWLIST:
+            o->allowlist = optarg;
+            break;
+        case OPT_ALLOW_RESERVED:
+            o->allow_reserved = 1;
+            break;
+        case OPT_FORCE:
+            o->force = 1;
+            break;
+        case OPT_DRY_RUN:
+            o->dry_run = 1;
+            break;
+        case OPT_RESUME:
+            o->resume = optarg;
+            break;
         case 'q':
             o->quiet = 1;
             break;
@@ -294,4 +362,6 @@ void jarm__cli_opts_free(jarm__cli_opts_t *o)
 {
     free(o->files);
     o->files = NULL;
+    free(o->blocklists);
+    o->blocklists = NULL;
 }

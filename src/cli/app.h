@@ -1,0 +1,73 @@
+/*
+ * app.h - the state of one jarmsweep run, shared by main.c (loop, signals, progress) and
+ * feed.c (what the engine scans: input lines, names, ranges, shards, resume).
+ */
+#ifndef JARM_APP_H_
+#define JARM_APP_H_
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "blocklist.h"
+#include "cli/cli.h"
+#include "input.h"
+#include "output.h"
+#include "resolver.h"
+#include "scan.h"
+
+struct jarm__entry_s;
+
+typedef struct app_s {
+    jarm__cli_opts_t opts;
+    uv_loop_t loop;
+    jarm__scan_t *scan;
+    jarm__input_t input;
+    jarm__sink_t sink;
+    jarm__buf_t row;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t progress;
+    int progress_on, signals, failed;
+    uint64_t start_ms;
+    uint64_t rows, bad_rows;
+
+    /* feed.c: input lines in order, each expanded over ports/addresses/a range. */
+    struct jarm__entry_s *head, *tail, *next_submit, *free_entries;
+    unsigned queued;
+    uint64_t line_ordinal; /* non-empty lines read, for --shard of explicit targets */
+    int input_eof;
+    jarm__resolver_t resolver;
+    int resolver_on, closing;
+    unsigned names_pending;
+    jarm__blocklist_t blocklist;
+    int blocklist_on;
+    uint64_t seed;
+    uint64_t ranges_blocked; /* targets of ranges the blocklist denied */
+
+    /* feed.c: sequence numbers of units (targets and direct rows), for --resume. */
+    uint64_t seq_next;     /* the next unit's number */
+    uint64_t low;          /* every unit below is complete */
+    uint8_t *ring;         /* completion bits of units low.., ring_cap bits */
+    uint64_t ring_cap;     /* a power of two */
+    uint64_t resume_low;   /* from the checkpoint: units below were done */
+    uint64_t *resume_done; /* from the checkpoint: units at or above resume_low that were done */
+    size_t resume_ndone;
+    uint64_t resume_fp;
+} app_t;
+
+/* Write the row in app->row to the sink. */
+void jarm__app_emit(app_t *app);
+uint64_t jarm__wall_ms(void);
+
+/* Prepare the feed: blocklist, seed, resume state. Returns 0, or -1 (usage error in msg). */
+int jarm__feed_init(app_t *app, char *msg, size_t msglen);
+/* The engine's pull callback (data = app). */
+int jarm__feed_pull(jarm__scan_t *s, jarm__target_t *t);
+/* A pulled target's row was written. */
+void jarm__feed_complete(app_t *app, uint64_t seq);
+/* Write the --resume checkpoint now (no-op without --resume). Returns 0 or errno. */
+int jarm__feed_checkpoint(app_t *app);
+/* Release the queue, the blocklist, the resume state. */
+void jarm__feed_free(app_t *app);
+
+#endif /* JARM_APP_H_ */
