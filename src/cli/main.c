@@ -291,6 +291,10 @@ int main(int argc, char **argv)
     }
     if (app->failed)
         ret = 1;
+    if (app->sink.error == 0 && (r = jarm__feed_checkpoint(app)) != 0) {
+        fprintf(stderr, "jarmsweep: %s: %s\n", app->opts.resume, strerror(r));
+        ret = 1;
+    }
     if (!app->opts.quiet)
         print_progress(app, 1);
     if (app->opts.output != NULL && close(app->sink.fd) != 0 && ret == 0) {
