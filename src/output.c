@@ -174,8 +174,12 @@ void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *
     }
     jarm__buf_puts(b, "{\"host\":");
     jarm__buf_json_str(b, t->host, t->host_len);
-    jarm__buf_printf(b, ",\"ip\":\"%s\",\"port\":%u,\"jarm\":\"%s\",\"status\":\"%s\",\"raw\":",
-                     t->ip, t->port, t->jarm, jarm__tstatus_name(t->status));
+    if (t->ip[0] != '\0')
+        jarm__buf_printf(b, ",\"ip\":\"%s\"", t->ip);
+    else /* through a proxy that resolved the name: the address is not known here */
+        jarm__buf_puts(b, ",\"ip\":null");
+    jarm__buf_printf(b, ",\"port\":%u,\"jarm\":\"%s\",\"status\":\"%s\",\"raw\":", t->port,
+                     t->jarm, jarm__tstatus_name(t->status));
     jarm__buf_json_str(b, t->raw, t->raw_len);
     jarm__buf_puts(b, ",\"probes\":[");
     for (unsigned i = 0; i < JARM_PROBES; i++) {
@@ -190,6 +194,10 @@ void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *
     }
     jarm__buf_puts(b, "],\"sni\":");
     jarm__buf_json_str(b, t->sni, t->sni_len);
+    if (t->proxy != NULL) {
+        jarm__buf_puts(b, ",\"proxy\":");
+        jarm__buf_json_str(b, t->proxy, strlen(t->proxy));
+    }
     jarm__buf_printf(b, ",\"elapsed_ms\":%llu,\"ts\":",
                      (unsigned long long)(t->end_ms - t->start_ms));
     put_ts(b, ts_ms);

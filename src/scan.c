@@ -50,7 +50,10 @@
 
 #define ALL_PROBES ((uint16_t)((1u << JARM_PROBES) - 1))
 
-typedef enum conn_state_e { C_CONNECTING, C_READING, C_CLOSING } conn_state_t;
+typedef enum conn_state_e { C_CONNECTING, C_SOCKS, C_READING, C_CLOSING } conn_state_t;
+
+/* SOCKS5 steps (RFC 1928, RFC 1929), in conn_t.socks_step. */
+enum { S_GREETING, S_AUTH, S_CONNECT_HEAD, S_CONNECT_TAIL };
 
 typedef struct jarm__conn_s {
     int fd;
@@ -65,20 +68,24 @@ typedef struct jarm__conn_s {
     uint8_t probe;
     uint8_t state;
     uint8_t connected, retry, in_dl;
+    uint8_t socks_step;
+    uint16_t socks_len, socks_need;
+    uint8_t socks[8]; /* the proxy's reply being read */
 } conn_t;
 
 const char *jarm__pstatus_name(jarm__pstatus_t s)
 {
-    static const char *const names[] = {"pending", "ok",     "alert",       "no_tls",
-                                        "malformed", "closed", "refused",   "reset",
-                                        "unreachable", "timeout", "skipped", "error"};
+    static const char *const names[] = {"pending",     "ok",      "alert",   "no_tls",
+                                        "malformed",   "closed",  "refused", "reset",
+                                        "unreachable", "timeout", "skipped", "error",
+                                        "proxy_error"};
     return (size_t)s < JARM__ARRAY_SIZE(names) ? names[s] : "error";
 }
 
 const char *jarm__tstatus_name(jarm__tstatus_t s)
 {
-    static const char *const names[] = {"ok",     "timeout",  "refused", "unreachable",
-                                        "no_tls", "rejected", "error"};
+    static const char *const names[] = {"ok",       "timeout", "refused",    "unreachable",
+                                        "no_tls",   "rejected", "error", "proxy_error"};
     return (size_t)s < JARM__ARRAY_SIZE(names) ? names[s] : "error";
 }
 
@@ -311,7 +318,7 @@ static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size
 /* The row's status from the per-probe outcomes. */
 static jarm__tstatus_t target_status(const jarm__target_t *t)
 {
-    unsigned n[JARM__P_ERROR + 1] = {0};
+    unsigned n[JARM__P_PROXY + 1] = {0};
     for (unsigned i = 0; i < JARM_PROBES; i++)
         n[t->probes[i].status]++;
     if (t->timed_out)
@@ -324,6 +331,8 @@ static jarm__tstatus_t target_status(const jarm__target_t *t)
         return JARM__T_REFUSED;
     if (n[JARM__P_UNREACHABLE] == JARM_PROBES)
         return JARM__T_UNREACHABLE;
+    if (n[JARM__P_PROXY] == JARM_PROBES)
+        return JARM__T_PROXY_ERROR;
     if (n[JARM__P_ALERT] + n[JARM__P_MALFORMED] + n[JARM__P_CLOSED] + n[JARM__P_RESET] +
             n[JARM__P_REFUSED] >
         0)
@@ -618,7 +627,7 @@ static int conn_send(conn_t *c, const uint8_t *p, size_t n)
     return 1;
 }
 
-/* The connection is up: send the probe and start reading. */
+/* The connection to the target is up (directly or through the proxy): send the probe. */
 static void conn_connected(conn_t *c)
 {
     jarm__scan_t *s = c->s;
@@ -636,6 +645,136 @@ static void conn_connected(conn_t *c)
     conn_send(c, hello, len);
 }
 
+/* ---- SOCKS5 ---- */
+
+static void socks_expect(conn_t *c, unsigned step, unsigned need)
+{
+    c->socks_step = (uint8_t)step;
+    c->socks_len = 0;
+    c->socks_need = (uint16_t)need;
+}
+
+/* Send the CONNECT request: by name (socks5h) or by address. */
+static void socks_connect(conn_t *c)
+{
+    const jarm__target_t *t = c->t;
+    uint8_t req[4 + 1 + 255 + 2];
+    size_t n = 0;
+    uint16_t port = t->port;
+
+    req[n++] = 5;
+    req[n++] = 1; /* CONNECT */
+    req[n++] = 0;
+    if (t->by_name) {
+        req[n++] = 3;
+        req[n++] = (uint8_t)t->host_len;
+        memcpy(req + n, t->host, t->host_len);
+        n += t->host_len;
+    } else if (t->addr.ss_family == AF_INET) {
+        req[n++] = 1;
+        memcpy(req + n, &((const struct sockaddr_in *)&t->addr)->sin_addr, 4);
+        n += 4;
+    } else {
+        req[n++] = 4;
+        memcpy(req + n, &((const struct sockaddr_in6 *)&t->addr)->sin6_addr, 16);
+        n += 16;
+    }
+    req[n++] = (uint8_t)(port >> 8);
+    req[n++] = (uint8_t)port;
+    socks_expect(c, S_CONNECT_HEAD, 5); /* VER REP RSV ATYP + first address byte */
+    conn_send(c, req, n);
+}
+
+/* The proxy's reply codes to what the target did, where they say it. */
+static jarm__pstatus_t socks_rep_status(uint8_t rep)
+{
+    switch (rep) {
+    case 3: /* network unreachable */
+    case 4: /* host unreachable */
+        return JARM__P_UNREACHABLE;
+    case 5:
+        return JARM__P_REFUSED;
+    case 6: /* TTL expired */
+        return JARM__P_UNREACHABLE;
+    default:
+        return JARM__P_PROXY;
+    }
+}
+
+/* A complete reply of the current step is in c->socks. */
+static void socks_step(conn_t *c)
+{
+    const jarm__scan_opts_t *o = &c->s->opts;
+    uint8_t *b = c->socks;
+
+    switch (c->socks_step) {
+    case S_GREETING:
+        if (b[0] != 5 || (b[1] != 0 && b[1] != 2) || (b[1] == 2 && o->proxy_user == NULL)) {
+            conn_finish(c, JARM__P_PROXY, "|||", 3);
+            return;
+        }
+        if (b[1] == 2) {
+            uint8_t req[3 + 255 + 255];
+            size_t ul = strlen(o->proxy_user), pl = strlen(o->proxy_pass), n = 0;
+            req[n++] = 1;
+            req[n++] = (uint8_t)ul;
+            memcpy(req + n, o->proxy_user, ul);
+            n += ul;
+            req[n++] = (uint8_t)pl;
+            memcpy(req + n, o->proxy_pass, pl);
+            n += pl;
+            socks_expect(c, S_AUTH, 2);
+            conn_send(c, req, n);
+            return;
+        }
+        socks_connect(c);
+        return;
+    case S_AUTH:
+        if (b[1] != 0) {
+            conn_finish(c, JARM__P_PROXY, "|||", 3);
+            return;
+        }
+        socks_connect(c);
+        return;
+    case S_CONNECT_HEAD:
+        if (b[0] != 5 || b[1] != 0) {
+            conn_finish(c, b[0] != 5 ? JARM__P_PROXY : socks_rep_status(b[1]), "|||", 3);
+            return;
+        }
+        /* The bound address that follows: 4 or 16 bytes, or a name; then the port. */
+        socks_expect(c, S_CONNECT_TAIL,
+                     b[3] == 1 ? 4 - 1 + 2 : b[3] == 4 ? 16 - 1 + 2 : (unsigned)b[4] + 2);
+        if (c->socks_need == 0 || (b[3] != 1 && b[3] != 3 && b[3] != 4))
+            conn_finish(c, JARM__P_PROXY, "|||", 3);
+        return;
+    case S_CONNECT_TAIL:
+        conn_connected(c);
+        return;
+    }
+}
+
+/* Read the proxy's replies exactly, never into the TLS reply that follows them. */
+static void socks_read(conn_t *c)
+{
+    while (c->state == C_SOCKS) {
+        uint8_t tmp[8];
+        size_t want = (size_t)(c->socks_need - c->socks_len);
+        ssize_t n = recv(c->fd, c->socks_step == S_CONNECT_TAIL ? tmp : c->socks + c->socks_len,
+                         want > sizeof(tmp) ? sizeof(tmp) : want, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            conn_finish(c, JARM__P_PROXY, "|||", 3);
+            return;
+        }
+        c->socks_len = (uint16_t)(c->socks_len + n);
+        if (c->socks_len == c->socks_need)
+            socks_step(c);
+    }
+}
+
 static void conn_event(conn_t *c, uint32_t ev)
 {
     if (c->state == C_CONNECTING) {
@@ -649,11 +788,24 @@ static void conn_event(conn_t *c, uint32_t ev)
         }
         if (!(ev & EPOLLOUT))
             return;
-        conn_connected(c);
+        if (c->s->opts.proxy != NULL) {
+            static const uint8_t greet_none[] = {5, 1, 0}, greet_auth[] = {5, 2, 0, 2};
+            c->connected = 1;
+            c->state = C_SOCKS;
+            socks_expect(c, S_GREETING, 2);
+            if (c->s->opts.proxy_user != NULL)
+                conn_send(c, greet_auth, sizeof(greet_auth));
+            else
+                conn_send(c, greet_none, sizeof(greet_none));
+        } else {
+            conn_connected(c);
+        }
     } else if (c->tx_len > 0 && (ev & EPOLLOUT)) {
         if (conn_send(c, c->tx, c->tx_len) < 0)
             return;
     }
+    if (c->state == C_SOCKS && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+        socks_read(c);
     if (c->state == C_READING && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
         conn_read(c);
 }
@@ -681,6 +833,7 @@ static void on_epoll(uv_poll_t *poll, int status, int events)
 static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
 {
     conn_t *c = conn_get(s);
+    const struct sockaddr_storage *dest;
     struct epoll_event ev;
     int r;
 
@@ -697,7 +850,8 @@ static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
 
     /* Every failure from here on goes through conn_fail() and flush(): a shortage of
      * sockets is retried, anything else (EAFNOSUPPORT, ENETUNREACH...) is the result. */
-    c->fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    dest = s->opts.proxy != NULL ? s->opts.proxy : &t->addr;
+    c->fd = socket(dest->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         r = errno;
         conn_fail(c, r);
@@ -710,9 +864,9 @@ static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
         conn_fail(c, r);
         return is_resource_errno(r) ? -r : 0;
     }
-    if (connect(c->fd, (const struct sockaddr *)&t->addr,
-                t->addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                               : sizeof(struct sockaddr_in)) != 0 &&
+    if (connect(c->fd, (const struct sockaddr *)dest,
+                dest->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in)) != 0 &&
         errno != EINPROGRESS) {
         /* A synchronous failure goes through flush() like every other result. */
         r = errno;
@@ -842,6 +996,7 @@ static void pump(jarm__scan_t *s)
                 t->sni_len = t->host_len;
             }
             t->start_ms = uv_now(s->loop);
+            t->proxy = s->opts.proxy_label;
             s->stats.targets_started++;
             s->stats.targets_active++;
         }

@@ -26,7 +26,8 @@ typedef enum jarm__pstatus_e {
     JARM__P_UNREACHABLE, /* host or network unreachable */
     JARM__P_TIMEOUT,     /* no byte before the timeout */
     JARM__P_SKIPPED,     /* not sent, or abandoned, because another probe timed out */
-    JARM__P_ERROR        /* any other socket error */
+    JARM__P_ERROR,       /* any other socket error */
+    JARM__P_PROXY        /* the SOCKS5 proxy failed or refused (not the target) */
 } jarm__pstatus_t;
 
 /* Per-target outcome, the row's `status`. */
@@ -37,7 +38,8 @@ typedef enum jarm__tstatus_e {
     JARM__T_UNREACHABLE, /* every probe unreachable */
     JARM__T_NO_TLS,      /* no ServerHello, some reply was not TLS */
     JARM__T_REJECTED,    /* answered, but only alerts, resets, empty closes or malformed TLS */
-    JARM__T_ERROR        /* local errors only */
+    JARM__T_ERROR,       /* local errors only */
+    JARM__T_PROXY_ERROR  /* the SOCKS5 proxy failed every probe */
 } jarm__tstatus_t;
 
 const char *jarm__pstatus_name(jarm__pstatus_t s);
@@ -60,6 +62,9 @@ struct jarm__target_s {
     size_t sni_len;
     void *data;         /* the caller's, untouched by the engine */
     uint64_t seq;       /* likewise */
+    int by_name;        /* through the proxy: CONNECT to host by name (socks5h), addr has
+                           only the port */
+    const char *proxy;  /* set by the engine: the proxy's label, or NULL */
     uint64_t lineno;
     const char *source;
 
@@ -101,11 +106,15 @@ typedef struct jarm__scan_opts_s {
     uint64_t timeout_ms;     /* per connection: connect, write and first reply byte */
     double rate;             /* new connections per second, 0 = unlimited */
     const char *sni;         /* override server_name, or NULL */
+    /* SOCKS5: every probe connection goes through this proxy (NULL: direct). */
+    const struct sockaddr_storage *proxy;
+    const char *proxy_user, *proxy_pass; /* RFC 1929 credentials, or NULL */
+    const char *proxy_label;             /* for rows: "socks5://host:port" */
 } jarm__scan_opts_t;
 
 typedef struct jarm__scan_stats_s {
     uint64_t targets_started, targets_done, conns_started, conns_done;
-    uint64_t by_status[JARM__T_ERROR + 1];
+    uint64_t by_status[JARM__T_PROXY_ERROR + 1];
     unsigned conns_active, targets_active, window;
 } jarm__scan_stats_t;
 

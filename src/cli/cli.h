@@ -36,6 +36,7 @@ typedef struct jarm__cli_opts_s {
     const char *allowlist;
     int allow_reserved, force, dry_run;
     const char *resume;
+    const char *proxy; /* --proxy socks5://[user:pass@]host:port, as given */
     int quiet, help, version;
 } jarm__cli_opts_t;
 

@@ -213,7 +213,8 @@ static void submit_names(app_t *app)
     while (app->next_submit != NULL) {
         entry_t *e = app->next_submit;
         if (e->kind == E_NAME && !e->submitted) {
-            if (app->opts.dry_run) {
+            if (app->opts.dry_run || app->opts.proxy != NULL) {
+                /* Dry runs print names; a SOCKS5 proxy resolves them itself (socks5h). */
                 e->resolved = 1; /* printed as name:port, never looked up */
                 e->status = JARM__DNS_OK;
             } else {
@@ -276,6 +277,7 @@ static void entry_push(app_t *app, entry_t *e)
 static void fill_target(jarm__target_t *t, const entry_t *e, const char *host, size_t host_len,
                         const struct sockaddr_storage *addr, uint16_t port)
 {
+    t->by_name = 0;
     memcpy(t->host, host, host_len);
     t->host[host_len] = '\0';
     t->host_len = host_len;
@@ -364,6 +366,21 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
             if (++e->port_idx >= nports)
                 entry_pop(app);
             return 0;
+        }
+        if (o->proxy != NULL) {
+            go = unit_begin(app, &seq);
+            if (go) {
+                struct sockaddr_storage none;
+                memset(&none, 0, sizeof(none));
+                fill_target(t, e, e->spec.host, e->spec.host_len, &none, port);
+                t->ip[0] = '\0';
+                t->by_name = 1;
+                t->seq = seq;
+                ret = 1;
+            }
+            if (++e->port_idx >= nports)
+                entry_pop(app);
+            return ret;
         }
         if (e->status != JARM__DNS_OK || e->naddrs == 0) {
             /* One row per (name, port), as if each had been scanned. */
@@ -522,6 +539,7 @@ static uint64_t sweep_fingerprint(const app_t *app)
     h = fp_add(h, &o->force, sizeof(o->force));
     h = fp_add(h, &o->all_addresses, sizeof(o->all_addresses));
     h = fp_add(h, &o->family, sizeof(o->family));
+    h = fp_str(h, o->proxy);
     return h;
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 #include "cli/app.h"
@@ -139,6 +140,75 @@ static void on_done(jarm__scan_t *s)
     jarm__scan_close(s, NULL);
 }
 
+/* The SOCKS5 proxy of --proxy: its address (resolved once, here), credentials, a label. */
+typedef struct proxy_s {
+    struct sockaddr_storage addr;
+    char user[256], pass[256], label[300];
+    int auth;
+} proxy_t;
+
+static int proxy_parse(const char *url, proxy_t *p, char *msg, size_t msglen)
+{
+    const char *rest = strstr(url, "://") + 3, *at = strrchr(rest, '@'), *hp, *colon;
+    char host[256], port[8];
+    struct addrinfo hints, *res = NULL;
+    size_t hl;
+    int r;
+
+    memset(p, 0, sizeof(*p));
+    if (at != NULL) {
+        const char *c = memchr(rest, ':', (size_t)(at - rest));
+        size_t ul = c ? (size_t)(c - rest) : (size_t)(at - rest);
+        size_t pl = c ? (size_t)(at - c - 1) : 0;
+        if (ul == 0 || ul > 255 || pl > 255) {
+            snprintf(msg, msglen, "bad --proxy credentials (1-255 bytes each)");
+            return -1;
+        }
+        memcpy(p->user, rest, ul);
+        if (c)
+            memcpy(p->pass, c + 1, pl);
+        p->auth = 1;
+        hp = at + 1;
+    } else {
+        hp = rest;
+    }
+    if (*hp == '[') {
+        const char *close = strchr(hp, ']');
+        if (close == NULL || close[1] != ':')
+            goto Bad;
+        hl = (size_t)(close - hp - 1);
+        memcpy(host, hp + 1, hl < sizeof(host) ? hl : 0);
+        colon = close + 1;
+    } else {
+        colon = strrchr(hp, ':');
+        if (colon == NULL)
+            goto Bad;
+        hl = (size_t)(colon - hp);
+        memcpy(host, hp, hl < sizeof(host) ? hl : 0);
+    }
+    if (hl == 0 || hl >= sizeof(host) || strlen(colon + 1) == 0 || strlen(colon + 1) > 5 ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1) || atoi(colon + 1) < 1 ||
+        atoi(colon + 1) > 65535)
+        goto Bad;
+    host[hl] = '\0';
+    snprintf(port, sizeof(port), "%s", colon + 1);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+        snprintf(msg, msglen, "--proxy: %s: %s", host, gai_strerror(r));
+        return -1;
+    }
+    memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    snprintf(p->label, sizeof(p->label), "socks5://%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", port);
+    return 0;
+Bad:
+    snprintf(msg, msglen, "bad --proxy '%s' (socks5://[user:pass@]host:port)", url);
+    return -1;
+}
+
 /* Raise the open-files limit to the hard limit; clamp the window to what fits. */
 static void fit_concurrency(app_t *app)
 {
@@ -233,6 +303,21 @@ int main(int argc, char **argv)
         so.timeout_ms = 1;
     so.rate = app->opts.rate;
     so.sni = app->opts.sni;
+    so.proxy = NULL;
+    so.proxy_user = so.proxy_pass = so.proxy_label = NULL;
+    if (app->opts.proxy != NULL) {
+        static proxy_t proxy;
+        if (proxy_parse(app->opts.proxy, &proxy, msg, sizeof(msg)) != 0) {
+            fprintf(stderr, "jarmsweep: %s\n", msg);
+            return 2;
+        }
+        so.proxy = &proxy.addr;
+        so.proxy_label = proxy.label;
+        if (proxy.auth) {
+            so.proxy_user = proxy.user;
+            so.proxy_pass = proxy.pass;
+        }
+    }
 
     app->scan = malloc(sizeof(*app->scan));
     if (app->scan == NULL || uv_loop_init(&app->loop) != 0) {

@@ -29,6 +29,7 @@ enum {
     OPT_FORCE,
     OPT_DRY_RUN,
     OPT_RESUME,
+    OPT_PROXY,
 };
 
 static const struct option long_opts[] = {
@@ -54,6 +55,7 @@ static const struct option long_opts[] = {
     {"force", no_argument, NULL, OPT_FORCE},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"resume", required_argument, NULL, OPT_RESUME},
+    {"proxy", required_argument, NULL, OPT_PROXY},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -101,6 +103,10 @@ const char *const jarm__cli_help[] = {
     "                          arrive are parsed as the reply\n"
     "  -r, --rate N            at most N new connections per second (default: no limit)\n"
     "      --sni NAME          send NAME as server_name instead of the target's host\n"
+    "      --proxy socks5://[USER:PASS@]HOST:PORT\n"
+    "                          send every probe connection through this SOCKS5 proxy;\n"
+    "                          host names are resolved by the proxy (socks5h); rows get\n"
+    "                          'proxy' and, for names, 'ip' null\n"
     "\n",
     "Names (resolved with c-ares on the scan loop, each name once per run):\n"
     "      --resolvers LIST    DNS servers IP[:PORT],... (default: /etc/resolv.conf)\n"
@@ -150,8 +156,10 @@ const char *const jarm__cli_help[] = {
     "  bad_target   the input could not be parsed ('error', 'input', 'line' say why)\n"
     "  dns_error    the host name was not resolved ('error' says why)\n"
     "  error        local errors only\n"
+    "  proxy_error  the SOCKS5 proxy refused or failed every probe\n"
     "Each entry of 'probes' has a status (ok, alert, no_tls, malformed, closed, refused,\n"
-    "reset, unreachable, timeout, skipped, error) and 'ms' from connect to outcome.\n"
+    "reset, unreachable, timeout, skipped, error, proxy_error) and 'ms' from connect to\n"
+    "outcome.\n"
     "\n",
     "Fingerprints equal the reference's also where the reference crashes (a version byte\n"
     "6-9 gives 'g'-'j', any other unknown version '0'; an ALPN holding ',' keeps the\n"
@@ -331,6 +339,11 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
             break;
         case OPT_RESUME:
             o->resume = optarg;
+            break;
+        case OPT_PROXY:
+            if (strncmp(optarg, "socks5://", 9) != 0 && strncmp(optarg, "socks5h://", 10) != 0)
+                USAGE("bad --proxy '%s' (socks5://[user:pass@]host:port)", optarg);
+            o->proxy = optarg;
             break;
         case 'q':
             o->quiet = 1;
