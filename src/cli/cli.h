@@ -47,7 +47,11 @@ extern const char *const jarm__cli_help[];
 int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_t msglen);
 void jarm__cli_opts_free(jarm__cli_opts_t *o);
 
-/* `jarmsweep explain FP`; argv[0] is "explain". Returns the process exit code. */
+/* `jarmsweep explain [--format text|ndjson] FP`; argv[0] is "explain". Returns the process
+ * exit code: 0, 2 (usage error or bad fingerprint) or 1 (standard output not writable). */
 int jarm__cli_explain(int argc, char **argv);
+/* `jarmsweep diff [--format text|ndjson] FP1 FP2`; argv[0] is "diff". Exit codes as explain:
+ * 0 whether or not the fingerprints differ. */
+int jarm__cli_diff(int argc, char **argv);
 
 #endif /* JARM_CLI_H_ */

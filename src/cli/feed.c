@@ -601,7 +601,8 @@ static int resume_load(app_t *app, char *msg, size_t msglen)
     app->seed = seed;
     app->resume_fp = fp;
     app->resume_low = low;
-    qsort(app->resume_done, app->resume_ndone, sizeof(uint64_t), cmp_u64);
+    if (app->resume_ndone > 0)
+        qsort(app->resume_done, app->resume_ndone, sizeof(uint64_t), cmp_u64);
     if (sweep_fingerprint(app) != fp) {
         snprintf(msg, msglen, "%s: written by a run with other targets or options", app->opts.resume);
         return -1;

@@ -244,6 +244,8 @@ int main(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "explain") == 0)
         return jarm__cli_explain(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "diff") == 0)
+        return jarm__cli_diff(argc - 1, argv + 1);
     if (jarm__cli_parse(argc, argv, &app->opts, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "jarmsweep: %s\n", msg);
         jarm__cli_opts_free(&app->opts);

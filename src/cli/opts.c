@@ -64,7 +64,8 @@ static const struct option long_opts[] = {
 
 const char *const jarm__cli_help[] = {
     "Usage: jarmsweep [OPTIONS] [TARGET...]\n"
-    "       jarmsweep explain FINGERPRINT\n"
+    "       jarmsweep explain [--format text|ndjson] FINGERPRINT\n"
+    "       jarmsweep diff [--format text|ndjson] FINGERPRINT1 FINGERPRINT2\n"
     "\n",
     "Fingerprint TLS servers with JARM: ten crafted ClientHellos per target, one TCP\n"
     "connection each, hashed into the 62-character fingerprint that Salesforce's jarm.py\n"
