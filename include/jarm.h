@@ -63,10 +63,10 @@ extern "C" {
 #define JARM_RAW_EMPTY "|||,|||,|||,|||,|||,|||,|||,|||,|||,|||"
 
 /* Errors. Codes live in -5000..-5999 so they never collide with libuv's UV_E* values. */
-#define JARM_ERRNO_MAP(XX)                                                                         \
-    XX(EAGAIN, -5001, "more reply bytes could change the result")                                  \
-    XX(EINVAL, -5002, "invalid argument")                                                          \
-    XX(ENOBUFS, -5003, "output buffer too small")                                                  \
+#define JARM_ERRNO_MAP(XX)                                        \
+    XX(EAGAIN, -5001, "more reply bytes could change the result") \
+    XX(EINVAL, -5002, "invalid argument")                         \
+    XX(ENOBUFS, -5003, "output buffer too small")                 \
     XX(EFORMAT, -5004, "malformed fingerprint")
 
 enum {
@@ -161,8 +161,8 @@ typedef struct jarm_reply_s {
  * JARM_ENOBUFS (cap too small; JARM_PROBE_STR_MAX always suffices). Never reads buf[len] or
  * beyond.
  */
-JARM_API int jarm_reply_parse(const uint8_t *buf, size_t len, int final, jarm_reply_t *r,
-                              char *out, size_t cap);
+JARM_API int jarm_reply_parse(const uint8_t *buf, size_t len, int final, jarm_reply_t *r, char *out,
+                              size_t cap);
 
 /* ----------------------------------------------------------------------------------------
  * Raw string and fingerprint

@@ -10,8 +10,8 @@
 const char *jarm_strerror(int err)
 {
     switch (err) {
-#define XX(name, val, msg)                                                                         \
-    case JARM_##name:                                                                              \
+#define XX(name, val, msg) \
+    case JARM_##name:      \
         return msg;
         JARM_ERRNO_MAP(XX)
 #undef XX
@@ -27,8 +27,8 @@ const char *jarm_strerror(int err)
 const char *jarm_err_name(int err)
 {
     switch (err) {
-#define XX(name, val, msg)                                                                         \
-    case JARM_##name:                                                                              \
+#define XX(name, val, msg) \
+    case JARM_##name:      \
         return #name;
         JARM_ERRNO_MAP(XX)
 #undef XX

@@ -171,8 +171,8 @@ const char *jarm_cipher_name(uint16_t suite)
     return NULL;
 }
 
-int jarm_raw_join(const char *const probes[JARM_PROBES], const size_t lens[JARM_PROBES],
-                  char *out, size_t cap, size_t *out_len)
+int jarm_raw_join(const char *const probes[JARM_PROBES], const size_t lens[JARM_PROBES], char *out,
+                  size_t cap, size_t *out_len)
 {
     size_t need = JARM_PROBES - 1, at = 0;
 
@@ -289,8 +289,9 @@ Exit:
 static const char *version_name(char code)
 {
     static const char *const names[] = {
-        "SSL 3.0", "TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3 (0304)", "0305 (unassigned)",
-        "x6 (non-standard)", "x7 (non-standard)", "x8 (non-standard)", "x9 (non-standard)",
+        "SSL 3.0",           "TLS 1.0",           "TLS 1.1",           "TLS 1.2",
+        "TLS 1.3 (0304)",    "0305 (unassigned)", "x6 (non-standard)", "x7 (non-standard)",
+        "x8 (non-standard)", "x9 (non-standard)",
     };
     return code >= 'a' && code <= 'j' ? names[code - 'a'] : NULL;
 }

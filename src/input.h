@@ -18,19 +18,19 @@
 
 typedef struct jarm__line_s {
     char text[JARM__LINE_MAX + 1];
-    size_t len;          /* bytes in text (may be truncated: see truncated) */
-    int truncated;       /* the line was longer than JARM__LINE_MAX */
-    const char *source;  /* file name, "-" for stdin or NULL for a command-line argument */
-    uint64_t lineno;     /* 1-based line number in its file, or argument number */
+    size_t len;         /* bytes in text (may be truncated: see truncated) */
+    int truncated;      /* the line was longer than JARM__LINE_MAX */
+    const char *source; /* file name, "-" for stdin or NULL for a command-line argument */
+    uint64_t lineno;    /* 1-based line number in its file, or argument number */
 } jarm__line_t;
 
 typedef struct jarm__input_s {
     /* configuration, set before jarm__input_start */
-    char **args;  /* positional targets */
+    char **args; /* positional targets */
     int nargs;
     char **files; /* -i files, "-" = stdin */
     int nfiles;
-    FILE **fps;   /* opened by jarm__input_open */
+    FILE **fps; /* opened by jarm__input_open */
 
     /* the ring, guarded by mu */
     pthread_mutex_t mu;

@@ -9,7 +9,7 @@
 
 #define JARM__ARRAY_SIZE(a)       (sizeof(a) / sizeof((a)[0]))
 #define JARM__STATIC_ASSERT(e, m) _Static_assert(e, m)
-#define JARM__CONTAINER_OF(ptr, type, member)                                                      \
+#define JARM__CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 #define JARM__UNREACHABLE() __builtin_unreachable()
 #define JARM__LIKELY(x)     __builtin_expect(!!(x), 1)

@@ -154,8 +154,7 @@ static void put_ts(jarm__buf_t *b, uint64_t ts_ms)
 
 static const char zeros[] = "00000000000000000000000000000000000000000000000000000000000000";
 
-void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *t,
-                      uint64_t ts_ms)
+void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *t, uint64_t ts_ms)
 {
     switch (fmt) {
     case JARM__FMT_CSV:
@@ -178,8 +177,8 @@ void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *
         jarm__buf_printf(b, ",\"ip\":\"%s\"", t->ip);
     else /* through a proxy that resolved the name: the address is not known here */
         jarm__buf_puts(b, ",\"ip\":null");
-    jarm__buf_printf(b, ",\"port\":%u,\"jarm\":\"%s\",\"status\":\"%s\",\"raw\":", t->port,
-                     t->jarm, jarm__tstatus_name(t->status));
+    jarm__buf_printf(b, ",\"port\":%u,\"jarm\":\"%s\",\"status\":\"%s\",\"raw\":", t->port, t->jarm,
+                     jarm__tstatus_name(t->status));
     jarm__buf_json_str(b, t->raw, t->raw_len);
     jarm__buf_puts(b, ",\"probes\":[");
     for (unsigned i = 0; i < JARM_PROBES; i++) {
@@ -198,14 +197,13 @@ void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *
         jarm__buf_puts(b, ",\"proxy\":");
         jarm__buf_json_str(b, t->proxy, strlen(t->proxy));
     }
-    jarm__buf_printf(b, ",\"elapsed_ms\":%llu,\"ts\":",
-                     (unsigned long long)(t->end_ms - t->start_ms));
+    jarm__buf_printf(b,
+                     ",\"elapsed_ms\":%llu,\"ts\":", (unsigned long long)(t->end_ms - t->start_ms));
     put_ts(b, ts_ms);
     jarm__buf_puts(b, "}\n");
 }
 
-void jarm__row_error(jarm__buf_t *b, jarm__format_t fmt, const jarm__row_error_t *e,
-                     uint64_t ts_ms)
+void jarm__row_error(jarm__buf_t *b, jarm__format_t fmt, const jarm__row_error_t *e, uint64_t ts_ms)
 {
     switch (fmt) {
     case JARM__FMT_CSV:

@@ -17,8 +17,7 @@ typedef struct jarm__buf_s {
 
 void jarm__buf_put(jarm__buf_t *b, const void *s, size_t n);
 void jarm__buf_puts(jarm__buf_t *b, const char *s);
-void jarm__buf_printf(jarm__buf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void jarm__buf_printf(jarm__buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* s as a JSON string, quotes included; invalid UTF-8 bytes become \u00XX. */
 void jarm__buf_json_str(jarm__buf_t *b, const char *s, size_t n);
 void jarm__buf_free(jarm__buf_t *b);
@@ -26,14 +25,13 @@ void jarm__buf_free(jarm__buf_t *b);
 typedef enum jarm__format_e { JARM__FMT_NDJSON, JARM__FMT_CSV, JARM__FMT_JARM_JSON } jarm__format_t;
 
 /* A row for a scanned target. ts_ms is the wall clock (ms since the epoch). */
-void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *t,
-                      uint64_t ts_ms);
+void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *t, uint64_t ts_ms);
 
 /* A row for an input that was never scanned (bad_target, dns_error). */
 typedef struct jarm__row_error_s {
     const char *host; /* as given (may be any bytes) */
     size_t host_len;
-    unsigned port;    /* 0: none */
+    unsigned port; /* 0: none */
     const char *status;
     const char *error;
     const char *source; /* input file, or NULL for an argument */

@@ -37,37 +37,36 @@ struct probe_spec {
 
 /* Spec 2.2. The supported_versions column already folds in "present when TLS 1.3". */
 static const struct probe_spec probes[JARM_PROBES] = {
-    {"tls1_2_forward", "TLS 1.2, all ciphers in order, TLS 1.2 supported_versions", 0x03, 0x03,
-     ALL, FORWARD, 0, ALPN_NORMAL, SV_12, 1},
-    {"tls1_2_reverse", "TLS 1.2, all ciphers reversed, TLS 1.2 supported_versions", 0x03, 0x03,
-     ALL, REVERSE, 0, ALPN_NORMAL, SV_12, 0},
-    {"tls1_2_top_half", "TLS 1.2, first half of the ciphers reversed, no supported_versions",
-     0x03, 0x03, ALL, TOP_HALF, 0, ALPN_NORMAL, SV_NONE, 0},
-    {"tls1_2_bottom_half", "TLS 1.2, second half of the ciphers, rare ALPN protocols", 0x03,
-     0x03, ALL, BOTTOM_HALF, 0, ALPN_RARE, SV_NONE, 0},
-    {"tls1_2_middle_out", "TLS 1.2, ciphers middle-out with GREASE, rare ALPN reversed", 0x03,
-     0x03, ALL, MIDDLE_OUT, 1, ALPN_RARE, SV_NONE, 1},
-    {"tls1_1_middle_out", "TLS 1.1 only, all ciphers in order (despite the name)", 0x02, 0x02,
-     ALL, FORWARD, 0, ALPN_NORMAL, SV_NONE, 0},
-    {"tls1_3_forward", "TLS 1.3, all ciphers in order, versions 1.3 down to 1.0", 0x01, 0x03,
-     ALL, FORWARD, 0, ALPN_NORMAL, SV_13, 1},
+    {"tls1_2_forward", "TLS 1.2, all ciphers in order, TLS 1.2 supported_versions", 0x03, 0x03, ALL,
+     FORWARD, 0, ALPN_NORMAL, SV_12, 1},
+    {"tls1_2_reverse", "TLS 1.2, all ciphers reversed, TLS 1.2 supported_versions", 0x03, 0x03, ALL,
+     REVERSE, 0, ALPN_NORMAL, SV_12, 0},
+    {"tls1_2_top_half", "TLS 1.2, first half of the ciphers reversed, no supported_versions", 0x03,
+     0x03, ALL, TOP_HALF, 0, ALPN_NORMAL, SV_NONE, 0},
+    {"tls1_2_bottom_half", "TLS 1.2, second half of the ciphers, rare ALPN protocols", 0x03, 0x03,
+     ALL, BOTTOM_HALF, 0, ALPN_RARE, SV_NONE, 0},
+    {"tls1_2_middle_out", "TLS 1.2, ciphers middle-out with GREASE, rare ALPN reversed", 0x03, 0x03,
+     ALL, MIDDLE_OUT, 1, ALPN_RARE, SV_NONE, 1},
+    {"tls1_1_middle_out", "TLS 1.1 only, all ciphers in order (despite the name)", 0x02, 0x02, ALL,
+     FORWARD, 0, ALPN_NORMAL, SV_NONE, 0},
+    {"tls1_3_forward", "TLS 1.3, all ciphers in order, versions 1.3 down to 1.0", 0x01, 0x03, ALL,
+     FORWARD, 0, ALPN_NORMAL, SV_13, 1},
     {"tls1_3_reverse", "TLS 1.3, all ciphers reversed, versions 1.0 up to 1.3", 0x01, 0x03, ALL,
      REVERSE, 0, ALPN_NORMAL, SV_13, 0},
-    {"tls1_3_invalid", "TLS 1.3 offered but no TLS 1.3 cipher suites", 0x01, 0x03, NO13, FORWARD,
-     0, ALPN_NORMAL, SV_13, 0},
+    {"tls1_3_invalid", "TLS 1.3 offered but no TLS 1.3 cipher suites", 0x01, 0x03, NO13, FORWARD, 0,
+     ALPN_NORMAL, SV_13, 0},
     {"tls1_3_middle_out", "TLS 1.3, ciphers middle-out, GREASE everywhere incl. key_share", 0x01,
      0x03, ALL, MIDDLE_OUT, 1, ALPN_NORMAL, SV_13, 1},
 };
 
 /* Spec 2.4: the ALL list in the reference's base order. */
 static const uint16_t ciphers_all[] = {
-    0x0016, 0x0033, 0x0067, 0xc09e, 0xc0a2, 0x009e, 0x0039, 0x006b, 0xc09f, 0xc0a3, 0x009f,
-    0x0045, 0x00be, 0x0088, 0x00c4, 0x009a, 0xc008, 0xc009, 0xc023, 0xc0ac, 0xc0ae, 0xc02b,
-    0xc00a, 0xc024, 0xc0ad, 0xc0af, 0xc02c, 0xc072, 0xc073, 0xcca9, 0x1302, 0x1301, 0xcc14,
-    0xc007, 0xc012, 0xc013, 0xc027, 0xc02f, 0xc014, 0xc028, 0xc030, 0xc060, 0xc061, 0xc076,
-    0xc077, 0xcca8, 0x1305, 0x1304, 0x1303, 0xcc13, 0xc011, 0x000a, 0x002f, 0x003c, 0xc09c,
-    0xc0a0, 0x009c, 0x0035, 0x003d, 0xc09d, 0xc0a1, 0x009d, 0x0041, 0x00ba, 0x0084, 0x00c0,
-    0x0007, 0x0004, 0x0005,
+    0x0016, 0x0033, 0x0067, 0xc09e, 0xc0a2, 0x009e, 0x0039, 0x006b, 0xc09f, 0xc0a3, 0x009f, 0x0045,
+    0x00be, 0x0088, 0x00c4, 0x009a, 0xc008, 0xc009, 0xc023, 0xc0ac, 0xc0ae, 0xc02b, 0xc00a, 0xc024,
+    0xc0ad, 0xc0af, 0xc02c, 0xc072, 0xc073, 0xcca9, 0x1302, 0x1301, 0xcc14, 0xc007, 0xc012, 0xc013,
+    0xc027, 0xc02f, 0xc014, 0xc028, 0xc030, 0xc060, 0xc061, 0xc076, 0xc077, 0xcca8, 0x1305, 0x1304,
+    0x1303, 0xcc13, 0xc011, 0x000a, 0x002f, 0x003c, 0xc09c, 0xc0a0, 0x009c, 0x0035, 0x003d, 0xc09d,
+    0xc0a1, 0x009d, 0x0041, 0x00ba, 0x0084, 0x00c0, 0x0007, 0x0004, 0x0005,
 };
 JARM__STATIC_ASSERT(JARM__ARRAY_SIZE(ciphers_all) == 69, "ALL has 69 suites");
 
@@ -210,8 +209,7 @@ static void wr_alpn(struct writer *w, const struct probe_spec *ps)
     block_close(w, ext, 2);
 }
 
-static void wr_key_share(struct writer *w, const struct probe_spec *ps, jarm_rand_fn rnd,
-                         void *ctx)
+static void wr_key_share(struct writer *w, const struct probe_spec *ps, jarm_rand_fn rnd, void *ctx)
 {
     size_t ext, list;
 

@@ -6,13 +6,7 @@
 
 #include <stddef.h>
 
-enum jarm__order {
-    FORWARD,
-    REVERSE,
-    TOP_HALF,
-    BOTTOM_HALF,
-    MIDDLE_OUT
-};
+enum jarm__order { FORWARD, REVERSE, TOP_HALF, BOTTOM_HALF, MIDDLE_OUT };
 
 /*
  * Spec 2.5: write into idx the input positions of list transform `order` (a jarm__order)

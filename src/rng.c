@@ -14,20 +14,20 @@
 #include "jarm.h"
 
 #define ROTL(v, n) ((uint32_t)((v) << (n)) | ((v) >> (32 - (n))))
-#define QR(a, b, c, d)                                                                             \
-    do {                                                                                           \
-        a += b;                                                                                    \
-        d ^= a;                                                                                    \
-        d = ROTL(d, 16);                                                                           \
-        c += d;                                                                                    \
-        b ^= c;                                                                                    \
-        b = ROTL(b, 12);                                                                           \
-        a += b;                                                                                    \
-        d ^= a;                                                                                    \
-        d = ROTL(d, 8);                                                                            \
-        c += d;                                                                                    \
-        b ^= c;                                                                                    \
-        b = ROTL(b, 7);                                                                            \
+#define QR(a, b, c, d)   \
+    do {                 \
+        a += b;          \
+        d ^= a;          \
+        d = ROTL(d, 16); \
+        c += d;          \
+        b ^= c;          \
+        b = ROTL(b, 12); \
+        a += b;          \
+        d ^= a;          \
+        d = ROTL(d, 8);  \
+        c += d;          \
+        b ^= c;          \
+        b = ROTL(b, 7);  \
     } while (0)
 
 static void chacha_block(jarm_rng_t *rng)

@@ -62,8 +62,8 @@ typedef struct jarm__conn_s {
     struct jarm__conn_s *dl_prev, *dl_next; /* deadline list, or free list (dl_next) */
     struct jarm__conn_s *closed_next;       /* the closed queue of flush() */
     uint64_t start_ms, deadline;
-    uint8_t *rx;  /* from the pool once a reply needs more than one read */
-    uint8_t *tx;  /* the unsent rest of the ClientHello after a partial send */
+    uint8_t *rx; /* from the pool once a reply needs more than one read */
+    uint8_t *tx; /* the unsent rest of the ClientHello after a partial send */
     uint16_t rx_len, tx_len;
     uint8_t probe;
     uint8_t state;
@@ -75,17 +75,16 @@ typedef struct jarm__conn_s {
 
 const char *jarm__pstatus_name(jarm__pstatus_t s)
 {
-    static const char *const names[] = {"pending",     "ok",      "alert",   "no_tls",
-                                        "malformed",   "closed",  "refused", "reset",
-                                        "unreachable", "timeout", "skipped", "error",
-                                        "proxy_error"};
+    static const char *const names[] = {
+        "pending", "ok",          "alert",   "no_tls",  "malformed", "closed",     "refused",
+        "reset",   "unreachable", "timeout", "skipped", "error",     "proxy_error"};
     return (size_t)s < JARM__ARRAY_SIZE(names) ? names[s] : "error";
 }
 
 const char *jarm__tstatus_name(jarm__tstatus_t s)
 {
-    static const char *const names[] = {"ok",       "timeout", "refused",    "unreachable",
-                                        "no_tls",   "rejected", "error", "proxy_error"};
+    static const char *const names[] = {"ok",     "timeout",  "refused", "unreachable",
+                                        "no_tls", "rejected", "error",   "proxy_error"};
     return (size_t)s < JARM__ARRAY_SIZE(names) ? names[s] : "error";
 }
 
@@ -425,7 +424,7 @@ static void conn_closed(jarm__scan_t *s, conn_t *c)
         /* Out of sockets: give the probe back; pump() starts it again when there is room. */
         if (!t->timed_out) {
             t->probes[c->probe].status = JARM__P_PENDING;
-            t->started &= (uint16_t)~(1u << c->probe);
+            t->started &= (uint16_t) ~(1u << c->probe);
         }
     } else {
         s->stats.conns_done++;
@@ -637,8 +636,8 @@ static void conn_connected(conn_t *c)
 
     c->connected = 1;
     c->state = C_READING;
-    if (jarm_probe_build(c->probe, t->sni, t->sni_len, jarm_rng_fill, &s->rng, hello,
-                         sizeof(hello), &len) != 0) {
+    if (jarm_probe_build(c->probe, t->sni, t->sni_len, jarm_rng_fill, &s->rng, hello, sizeof(hello),
+                         &len) != 0) {
         conn_finish(c, JARM__P_ERROR, "|||", 3);
         return;
     }
@@ -743,7 +742,9 @@ static void socks_step(conn_t *c)
         }
         /* The bound address that follows: 4 or 16 bytes, or a name; then the port. */
         socks_expect(c, S_CONNECT_TAIL,
-                     b[3] == 1 ? 4 - 1 + 2 : b[3] == 4 ? 16 - 1 + 2 : (unsigned)b[4] + 2);
+                     b[3] == 1   ? 4 - 1 + 2
+                     : b[3] == 4 ? 16 - 1 + 2
+                                 : (unsigned)b[4] + 2);
         if (c->socks_need == 0 || (b[3] != 1 && b[3] != 3 && b[3] != 4))
             conn_finish(c, JARM__P_PROXY, "|||", 3);
         return;
@@ -866,7 +867,7 @@ static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
     }
     if (connect(c->fd, (const struct sockaddr *)dest,
                 dest->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                             : sizeof(struct sockaddr_in)) != 0 &&
+                                            : sizeof(struct sockaddr_in)) != 0 &&
         errno != EINPROGRESS) {
         /* A synchronous failure goes through flush() like every other result. */
         r = errno;
@@ -1007,7 +1008,7 @@ static void pump(jarm__scan_t *s)
             /* Out of sockets or memory. The probe is given back in conn_closed() (or now, if it
              * never got a connection); shrink the window to what is open and retry later. */
             if (t->conns[probe] == NULL) {
-                t->started &= (uint16_t)~(1u << probe);
+                t->started &= (uint16_t) ~(1u << probe);
                 ready_push(s, t);
             }
             s->window = s->stats.conns_active > 1 ? s->stats.conns_active : 1;

@@ -57,26 +57,26 @@ struct jarm__target_s {
     size_t host_len;
     struct sockaddr_storage addr; /* the pinned address, port included */
     uint16_t port;
-    char ip[46];        /* addr as text */
-    const char *sni;    /* server_name: host unless the scanner's sni option is set */
+    char ip[46];     /* addr as text */
+    const char *sni; /* server_name: host unless the scanner's sni option is set */
     size_t sni_len;
-    void *data;         /* the caller's, untouched by the engine */
-    uint64_t seq;       /* likewise */
-    int by_name;        /* through the proxy: CONNECT to host by name (socks5h), addr has
-                           only the port */
-    const char *proxy;  /* set by the engine: the proxy's label, or NULL */
+    void *data;        /* the caller's, untouched by the engine */
+    uint64_t seq;      /* likewise */
+    int by_name;       /* through the proxy: CONNECT to host by name (socks5h), addr has
+                          only the port */
+    const char *proxy; /* set by the engine: the proxy's label, or NULL */
     uint64_t lineno;
     const char *source;
 
     /* Results, valid in the result callback. */
     jarm__tstatus_t status;
     struct {
-        uint8_t status;  /* jarm__pstatus_t */
-        uint32_t ms;     /* connect to outcome */
+        uint8_t status;    /* jarm__pstatus_t */
+        uint32_t ms;       /* connect to outcome */
         uint16_t off, len; /* the probe string in strs */
     } probes[JARM_PROBES];
     uint64_t start_ms, end_ms;
-    const char *raw;  /* the raw string, NUL-terminated, valid during the callback only */
+    const char *raw; /* the raw string, NUL-terminated, valid during the callback only */
     size_t raw_len;
     const char *jarm; /* the fingerprint, likewise (62 chars; longer only for ALPN with ',') */
 
@@ -148,10 +148,10 @@ struct jarm__scan_s {
     void (*close_cb)(jarm__scan_t *s);
     int handles_open;
     jarm_rng_t rng;
-    char *scratch;  /* JARM_PROBE_STR_MAX bytes for parsing */
-    char *rawbuf;   /* raw string of the finishing target */
+    char *scratch; /* JARM_PROBE_STR_MAX bytes for parsing */
+    char *rawbuf;  /* raw string of the finishing target */
     size_t rawbuf_cap;
-    char *fpbuf;    /* its fingerprint */
+    char *fpbuf; /* its fingerprint */
     size_t fpbuf_cap;
     uint8_t readbuf[65536]; /* shared by every read: data is parsed or copied at once */
 };

@@ -79,7 +79,7 @@ static void ring_set(app_t *app, uint64_t seq, int v)
     if (v)
         app->ring[i >> 3] |= (uint8_t)(1u << (i & 7));
     else
-        app->ring[i >> 3] &= (uint8_t)~(1u << (i & 7));
+        app->ring[i >> 3] &= (uint8_t) ~(1u << (i & 7));
 }
 
 /* Room for unit numbers up to seq in the ring; doubles it when needed. */
@@ -163,11 +163,10 @@ static void emit_error(app_t *app, const jarm__line_t *l, const char *status, co
     if (!app->opts.quiet && strcmp(status, "bad_target") == 0 &&
         (l->source == NULL || app->opts.dry_run)) {
         if (l->source == NULL)
-            fprintf(stderr, "jarmsweep: argument %llu: %s\n", (unsigned long long)l->lineno,
-                    error);
+            fprintf(stderr, "jarmsweep: argument %llu: %s\n", (unsigned long long)l->lineno, error);
         else
-            fprintf(stderr, "jarmsweep: %s:%llu: %s\n", l->source,
-                    (unsigned long long)l->lineno, error);
+            fprintf(stderr, "jarmsweep: %s:%llu: %s\n", l->source, (unsigned long long)l->lineno,
+                    error);
     }
     if (!unit_begin(app, &seq))
         return;
@@ -189,8 +188,8 @@ static void dry_print(app_t *app, const char *host, size_t host_len, uint16_t po
 
 /* ---- names ---- */
 
-static void on_resolved(void *data, jarm__dns_status_t status,
-                        const struct sockaddr_storage *addrs, size_t naddrs)
+static void on_resolved(void *data, jarm__dns_status_t status, const struct sockaddr_storage *addrs,
+                        size_t naddrs)
 {
     entry_t *e = data;
     app_t *app = e->app;
@@ -384,8 +383,8 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
         }
         if (e->status != JARM__DNS_OK || e->naddrs == 0) {
             /* One row per (name, port), as if each had been scanned. */
-            emit_error(app, &e->line, "dns_error", jarm__dns_status_name(e->status),
-                       e->spec.host, e->spec.host_len, port);
+            emit_error(app, &e->line, "dns_error", jarm__dns_status_name(e->status), e->spec.host,
+                       e->spec.host_len, port);
             if (++e->port_idx >= nports)
                 entry_pop(app);
             return 0;
@@ -462,9 +461,8 @@ static void take_line(app_t *app, const jarm__line_t *l)
         return;
     e->line = *l;
     e->kind = E_RANGE;
-    if (jarm__iter_init(&e->it, &range, 1, o->ports, o->nports, app->seed, o->shard_i,
-                        o->shard_n, app->blocklist_on ? &app->blocklist : NULL, err,
-                        sizeof(err)) != 0) {
+    if (jarm__iter_init(&e->it, &range, 1, o->ports, o->nports, app->seed, o->shard_i, o->shard_n,
+                        app->blocklist_on ? &app->blocklist : NULL, err, sizeof(err)) != 0) {
         e->kind = E_BAD;
         snprintf(e->spec.error, sizeof(e->spec.error), "%.95s", err);
     } else {
@@ -604,7 +602,8 @@ static int resume_load(app_t *app, char *msg, size_t msglen)
     if (app->resume_ndone > 0)
         qsort(app->resume_done, app->resume_ndone, sizeof(uint64_t), cmp_u64);
     if (sweep_fingerprint(app) != fp) {
-        snprintf(msg, msglen, "%s: written by a run with other targets or options", app->opts.resume);
+        snprintf(msg, msglen, "%s: written by a run with other targets or options",
+                 app->opts.resume);
         return -1;
     }
     return 0;
@@ -626,8 +625,9 @@ int jarm__feed_checkpoint(app_t *app)
     snprintf(tmp, sizeof(tmp), "%s.tmp", app->opts.resume);
     if ((f = fopen(tmp, "w")) == NULL)
         return errno;
-    fprintf(f, "jarmsweep-resume 1\nfingerprint %016" PRIx64 "\nseed %" PRIu64 "\nnext %" PRIu64
-               "\ndone",
+    fprintf(f,
+            "jarmsweep-resume 1\nfingerprint %016" PRIx64 "\nseed %" PRIu64 "\nnext %" PRIu64
+            "\ndone",
             sweep_fingerprint(app), app->seed, app->low);
     for (uint64_t s = app->low; s < app->seq_next; s++)
         if (ring_get(app, s))

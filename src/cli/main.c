@@ -71,20 +71,20 @@ static void print_progress(app_t *app, int final)
     if (final) {
         if (app->progress_on)
             fputs("\r\033[K", stderr);
-        fprintf(stderr,
-                "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
-                "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
-                "seed %llu, %llu blocklisted\n",
-                (unsigned long long)app->rows, secs, rate,
-                (unsigned long long)st->by_status[JARM__T_OK],
-                (unsigned long long)st->by_status[JARM__T_TIMEOUT],
-                (unsigned long long)st->by_status[JARM__T_REFUSED],
-                (unsigned long long)st->by_status[JARM__T_NO_TLS],
-                (unsigned long long)st->by_status[JARM__T_REJECTED],
-                (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] +
-                                     st->by_status[JARM__T_ERROR]),
-                (unsigned long long)app->bad_rows, (unsigned long long)app->seed,
-                (unsigned long long)app->ranges_blocked);
+        fprintf(
+            stderr,
+            "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
+            "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
+            "seed %llu, %llu blocklisted\n",
+            (unsigned long long)app->rows, secs, rate,
+            (unsigned long long)st->by_status[JARM__T_OK],
+            (unsigned long long)st->by_status[JARM__T_TIMEOUT],
+            (unsigned long long)st->by_status[JARM__T_REFUSED],
+            (unsigned long long)st->by_status[JARM__T_NO_TLS],
+            (unsigned long long)st->by_status[JARM__T_REJECTED],
+            (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] + st->by_status[JARM__T_ERROR]),
+            (unsigned long long)app->bad_rows, (unsigned long long)app->seed,
+            (unsigned long long)app->ranges_blocked);
         return;
     }
     fprintf(stderr, "\r\033[K%llu done, %u targets / %u connections in flight, %.0f targets/s",
@@ -285,10 +285,9 @@ int main(int argc, char **argv)
     app->sink.fd = STDOUT_FILENO;
     if (app->opts.output != NULL) {
         /* A resumed run adds to what the interrupted ones wrote. */
-        app->sink.fd = open(app->opts.output,
-                            O_WRONLY | O_CREAT | O_CLOEXEC |
-                                (app->opts.resume ? O_APPEND : O_TRUNC),
-                            0644);
+        app->sink.fd =
+            open(app->opts.output,
+                 O_WRONLY | O_CREAT | O_CLOEXEC | (app->opts.resume ? O_APPEND : O_TRUNC), 0644);
         if (app->sink.fd < 0) {
             fprintf(stderr, "jarmsweep: %s: %s\n", app->opts.output, strerror(errno));
             jarm__input_close(&app->input);
@@ -341,8 +340,7 @@ int main(int argc, char **argv)
         ro.tries = app->opts.dns_tries;
         if ((r = jarm__resolver_init(&app->resolver, &app->loop, &ro)) != 0) {
             const char *why = jarm__resolver_error(&app->resolver);
-            fprintf(stderr, "jarmsweep: %s\n",
-                    why && *why ? why : "cannot start the resolver");
+            fprintf(stderr, "jarmsweep: %s\n", why && *why ? why : "cannot start the resolver");
             return app->opts.resolvers ? 2 : 1;
         }
         app->resolver_on = 1;
@@ -372,8 +370,8 @@ int main(int argc, char **argv)
     }
     if (jarm__sink_flush(&app->sink) != 0) {
         if (!app->failed)
-            fprintf(stderr, "jarmsweep: %s: %s\n",
-                    app->opts.output ? app->opts.output : "stdout", strerror(app->sink.error));
+            fprintf(stderr, "jarmsweep: %s: %s\n", app->opts.output ? app->opts.output : "stdout",
+                    strerror(app->sink.error));
         ret = 1;
     }
     if (app->failed)
@@ -391,8 +389,7 @@ int main(int argc, char **argv)
     r = uv_loop_close(&app->loop);
     if (r != 0) {
         /* Every handle must be closed by now; a leak here is a bug worth failing on. */
-        fprintf(stderr, "jarmsweep: internal error: loop not empty at exit (%s)\n",
-                uv_strerror(r));
+        fprintf(stderr, "jarmsweep: internal error: loop not empty at exit (%s)\n", uv_strerror(r));
         ret = 1;
     }
     jarm__feed_free(app);

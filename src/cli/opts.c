@@ -206,10 +206,10 @@ static int parse_double(const char *s, double min, double max, double *out)
     return 0;
 }
 
-#define USAGE(...)                                                                                 \
-    do {                                                                                           \
-        snprintf(msg, msglen, __VA_ARGS__);                                                        \
-        return -1;                                                                                 \
+#define USAGE(...)                          \
+    do {                                    \
+        snprintf(msg, msglen, __VA_ARGS__); \
+        return -1;                          \
     } while (0)
 
 int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_t msglen)
