@@ -136,12 +136,23 @@ void jarm_cipher_code(const char *field, size_t len, char out[2])
         return;
     }
     suite = field_suite(field, len);
-    if (suite >= 0)
-        for (size_t i = 0; i < JARM__ARRAY_SIZE(cipher_table); i++)
-            if (cipher_table[i].suite == suite) {
-                code = i + 1;
-                break;
-            }
+    if (suite >= 0) {
+        /* The table is ascending but for the five 13xx suites at its end. */
+        size_t lo = 0, hi = JARM__ARRAY_SIZE(cipher_table) - 5;
+        if ((suite >> 8) == 0x13) {
+            lo = hi;
+            hi = JARM__ARRAY_SIZE(cipher_table);
+        }
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (cipher_table[mid].suite < suite)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < JARM__ARRAY_SIZE(cipher_table) && cipher_table[lo].suite == suite)
+            code = lo + 1;
+    }
     out[0] = hexdig[code >> 4];
     out[1] = hexdig[code & 15];
 }
@@ -192,21 +203,51 @@ int jarm_raw_join(const char *const probes[JARM_PROBES], const size_t lens[JARM_
 }
 
 static EVP_MD *sha256_md;
+static pthread_key_t sha256_key;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
-/* Fetch SHA-256 once: an implicit fetch on every call costs more than hashing the text. */
+static void ctx_free(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
+
+/*
+ * Fetch SHA-256 once, and keep one digest context per thread: an implicit fetch and a
+ * context allocation on every call cost more than hashing the few hundred bytes.
+ */
 static void sha256_fetch(void)
 {
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (pthread_key_create(&sha256_key, ctx_free) != 0 && sha256_md != NULL) {
+        EVP_MD_free(sha256_md);
+        sha256_md = NULL;
+    }
+}
+
+static EVP_MD_CTX *sha256_ctx(void)
+{
+    EVP_MD_CTX *ctx;
+    pthread_once(&sha256_once, sha256_fetch);
+    if (sha256_md == NULL)
+        return NULL;
+    if ((ctx = pthread_getspecific(sha256_key)) == NULL) {
+        if ((ctx = EVP_MD_CTX_new()) == NULL)
+            return NULL;
+        if (pthread_setspecific(sha256_key, ctx) != 0) {
+            EVP_MD_CTX_free(ctx);
+            return NULL;
+        }
+    }
+    return EVP_DigestInit_ex(ctx, sha256_md, NULL) ? ctx : NULL;
 }
 
 int jarm_fuzzy_hash(const char *raw, size_t raw_len, char *out, size_t cap, size_t *out_len)
 {
     static const char empty[] = JARM_RAW_EMPTY;
     unsigned char md[32];
-    size_t handshakes = 1, need, o = 0;
-    EVP_MD_CTX *ctx = NULL;
-    int ret;
+    size_t handshakes = 1, need, o = 0, tl = 0;
+    EVP_MD_CTX *ctx;
+    char text[2048]; /* the hashed ALPN/extension text, gathered for one update */
 
     if (raw == NULL)
         raw = "";
@@ -221,69 +262,70 @@ int jarm_fuzzy_hash(const char *raw, size_t raw_len, char *out, size_t cap, size
         return 0;
     }
 
-    for (size_t i = 0; i < raw_len; i++)
-        handshakes += raw[i] == ',';
+    for (const char *p = raw, *end = raw + raw_len; (p = memchr(p, ',', (size_t)(end - p)));) {
+        handshakes++;
+        p++;
+    }
     need = handshakes * 3 + 32;
     *out_len = need;
     if (cap < need + 1)
         return JARM_ENOBUFS;
 
-    pthread_once(&sha256_once, sha256_fetch);
-    if (sha256_md == NULL || (ctx = EVP_MD_CTX_new()) == NULL ||
-        !EVP_DigestInit_ex(ctx, sha256_md, NULL)) {
-        ret = JARM_EINVAL;
-        goto Exit;
-    }
+    if ((ctx = sha256_ctx()) == NULL)
+        return JARM_EINVAL;
 
-    /* Python's "".split(",") yields one empty handshake: the loop body runs at least once. */
-    for (size_t hs_at = 0;;) {
-        const char *hs = raw + hs_at, *comma = memchr(hs, ',', raw_len - hs_at);
-        size_t hs_len = comma ? (size_t)(comma - hs) : raw_len - hs_at, fat = 0;
-        const char *f[4];
-        size_t fl[4];
-        int have = 1;
+    /* One pass: a handshake ends at ',' or the end (Python's "".split(",") yields one empty
+     * handshake, so there is always one), its fields at '|'; fields past the 4th are ignored
+     * and missing ones are "" (where the reference crashes). */
+    for (size_t i = 0;;) {
+        const char *f[4] = {"", "", "", ""};
+        size_t fl[4] = {0, 0, 0, 0}, start = i;
+        unsigned k = 0;
+        int last;
 
-        for (unsigned k = 0; k < 4; k++) {
-            const char *bar;
-            if (!have) { /* fewer than four fields: the reference crashes, we use "" */
-                f[k] = "";
-                fl[k] = 0;
-                continue;
+        while (i < raw_len && raw[i] != ',') {
+            if (raw[i] == '|') {
+                if (k < 4) {
+                    f[k] = raw + start;
+                    fl[k] = i - start;
+                }
+                k++;
+                start = i + 1;
             }
-            bar = memchr(hs + fat, '|', hs_len - fat);
-            f[k] = hs + fat;
-            fl[k] = bar ? (size_t)(bar - f[k]) : hs_len - fat;
-            if (bar)
-                fat += fl[k] + 1;
-            else
-                have = 0;
+            i++;
         }
+        if (k < 4) {
+            f[k] = raw + start;
+            fl[k] = i - start;
+        }
+        last = i >= raw_len;
+        i++;
         jarm_cipher_code(f[0], fl[0], out + o);
         out[o + 2] = jarm_version_code(f[1], fl[1]);
         o += 3;
-        if (!EVP_DigestUpdate(ctx, f[2], fl[2]) || !EVP_DigestUpdate(ctx, f[3], fl[3])) {
-            ret = JARM_EINVAL;
-            goto Exit;
+        for (unsigned j = 2; j < 4; j++) {
+            if (fl[j] > sizeof(text) - tl) { /* a long text: hash what is gathered so far */
+                if (!EVP_DigestUpdate(ctx, text, tl) || !EVP_DigestUpdate(ctx, f[j], fl[j]))
+                    return JARM_EINVAL;
+                tl = 0;
+                continue;
+            }
+            memcpy(text + tl, f[j], fl[j]);
+            tl += fl[j];
         }
-        if (comma == NULL)
+        if (last)
             break;
-        hs_at += hs_len + 1;
     }
 
-    if (!EVP_DigestFinal_ex(ctx, md, NULL)) {
-        ret = JARM_EINVAL;
-        goto Exit;
-    }
+    if (!EVP_DigestUpdate(ctx, text, tl) || !EVP_DigestFinal_ex(ctx, md, NULL))
+        return JARM_EINVAL;
     for (size_t i = 0; i < 16; i++) {
         out[o++] = hexdig[md[i] >> 4];
         out[o++] = hexdig[md[i] & 15];
     }
     out[o] = '\0';
     assert(o == need);
-    ret = 0;
-Exit:
-    EVP_MD_CTX_free(ctx);
-    return ret;
+    return 0;
 }
 
 static const char *version_name(char code)
