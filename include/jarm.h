@@ -228,6 +228,58 @@ JARM_API int jarm_fp_decode(const char *fp, size_t len, char half1[31], char hal
 /* IANA name of a cipher suite of the JARM table, or NULL if it is not one of the 69. */
 JARM_API const char *jarm_cipher_name(uint16_t suite);
 
+/* ----------------------------------------------------------------------------------------
+ * Scanning (the jarmsweep engine: libuv, c-ares; link libjarmsweep)
+ *
+ * Results are delivered as NDJSON rows, exactly the lines `jarmsweep` writes (fields host,
+ * ip, port, jarm, status, raw, probes, sni, elapsed_ms, ts, ...; see jarmsweep(1)), so every
+ * binding parses one format. Targets use the command line's syntax: IP, IP:port,
+ * [IPv6]:port, host, host:port, host,port, CIDR and ranges; every target yields exactly one
+ * row, unparsable ones included (status bad_target).
+ */
+
+typedef struct jarm_scan_opts_s {
+    unsigned concurrency;  /* connections in flight; 0 = 1000 */
+    double timeout;        /* seconds per connection; 0 = 5 */
+    const char *ports;     /* for targets without one: "443", "443,8443", "8000-8010"; NULL = 443 */
+    const char *sni;       /* server_name override, or NULL */
+    const char *resolvers; /* "IP[:PORT],..." or NULL for resolv.conf */
+    const char *proxy;     /* "socks5://[user:pass@]host:port" or NULL */
+    int allow_reserved;    /* ranges may cover reserved space (e.g. 127.0.0.0/8) */
+} jarm_scan_opts_t;
+
+/*
+ * The next target for jarm_scan: return a NUL-terminated string (read before the next call),
+ * or NULL when there are no more. Called on a reader thread of jarm_scan, so it may block
+ * (a lazily consumed iterable, a pipe); return NULL to end the input.
+ */
+typedef const char *(*jarm_next_fn)(void *data);
+
+/*
+ * One result row (len bytes, NUL-terminated, without the newline), valid during the call.
+ * Called on the thread that called jarm_scan. Return 0 to go on, non-zero to stop: no new
+ * targets are started, the ones in flight finish (at most one timeout) and are delivered,
+ * then jarm_scan returns.
+ */
+typedef int (*jarm_row_fn)(void *data, const char *row, size_t len);
+
+/*
+ * Scan every target from next() on a private event loop and deliver each row to row(), in
+ * completion order. Blocks until done or stopped. opts may be NULL (defaults). Returns 0, or
+ * a negative JARM_E* / UV_E* error (bad options: JARM_EINVAL with a message in err, if err
+ * is not NULL). Safe to call from several threads at once (each has its own loop).
+ */
+JARM_API int jarm_scan(const jarm_scan_opts_t *opts, jarm_next_fn next, void *next_data,
+                       jarm_row_fn row, void *row_data, char *err, size_t errlen);
+
+/*
+ * Fingerprint one target (command-line syntax; port 443 when it has none) on a private loop
+ * and write its NDJSON row to out (NUL-terminated). Returns the row length, or a negative
+ * error (JARM_ENOBUFS: cap too small; 8192 suffices unless ALPN values are huge).
+ */
+JARM_API int jarm_fingerprint_row(const char *target, double timeout, const char *sni, char *out,
+                                  size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -105,6 +105,13 @@ static void *reader_main(void *arg)
             break;
         }
     }
+    if (in->next != NULL) {
+        uint64_t no = 0;
+        const char *s;
+        while ((s = in->next(in->next_data)) != NULL)
+            if (push(in, s, strlen(s), "next", ++no) != 0)
+                goto Exit;
+    }
 Exit:
     free(line);
     pthread_mutex_lock(&in->mu);

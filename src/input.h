@@ -31,6 +31,9 @@ typedef struct jarm__input_s {
     char **files; /* -i files, "-" = stdin */
     int nfiles;
     FILE **fps; /* opened by jarm__input_open */
+    /* After args and files: lines from next(next_data) until it returns NULL (the library). */
+    const char *(*next)(void *data);
+    void *next_data;
 
     /* the ring, guarded by mu */
     pthread_mutex_t mu;

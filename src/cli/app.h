@@ -18,6 +18,13 @@
 
 struct jarm__entry_s;
 
+/* The SOCKS5 proxy of --proxy: its address (resolved once), credentials, a label. */
+typedef struct jarm__proxy_s {
+    struct sockaddr_storage addr;
+    char user[256], pass[256], label[300];
+    int auth;
+} jarm__proxy_t;
+
 typedef struct app_s {
     jarm__cli_opts_t opts;
     uv_loop_t loop;
@@ -30,6 +37,13 @@ typedef struct app_s {
     int progress_on, signals, failed;
     uint64_t start_ms;
     uint64_t rows, bad_rows;
+
+    /* The library (api.c): rows go to row_cb instead of the sink, messages to err. */
+    int lib, stopping;
+    int (*row_cb)(void *data, const char *row, size_t len);
+    void *row_data;
+    char err[256];
+    jarm__proxy_t proxy;
 
     /* feed.c: input lines in order, each expanded over ports/addresses/a range. */
     struct jarm__entry_s *head, *tail, *next_submit, *free_entries;
@@ -54,6 +68,9 @@ typedef struct app_s {
     size_t resume_ndone;
     uint64_t resume_fp;
 } app_t;
+
+/* Run one scan (run.c); returns the exit code 0, 1 or 2. */
+int jarm__run(app_t *app);
 
 /* Write the row in app->row to the sink. */
 void jarm__app_emit(app_t *app);

@@ -1,0 +1,875 @@
+/*
+ * baseline.c - baseline files (text, NDJSON and CSV rows) in a hash table keyed by
+ * (host, port).
+ *
+ * Storage is made for baselines of millions of rows read from NDJSON files of gigabytes:
+ * the file is read a line at a time and only a row's normalised host and fingerprint are
+ * kept, in one arena of NUL-terminated strings, with a fixed-size record per distinct
+ * (host, port, fingerprint). Records of one key are chained in the order first seen; the
+ * table slot of a key points at the first and last record, so `changed` reports the last
+ * distinct fingerprint in O(1) and `same` walks the (normally one-record) chain. The table
+ * is kept at most half full and grown by doubling.
+ *
+ * A file is added all or nothing: on a bad line the records and arena bytes of the file
+ * are cut off again and the table is rebuilt from the records that remain (records carry
+ * everything needed for that, and errors are rare, so the rebuild is the simple way).
+ *
+ * The JSON reader is the minimum that is still correct for any valid JSON object: it
+ * decodes the strings it keeps (escapes and \u surrogate pairs to UTF-8), reads integers
+ * for "port", and skips any other value by counting brackets outside strings, so members
+ * such as "probes" or "raw" of any size or shape cost one pass and no memory. It never
+ * recurses.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+
+#include "baseline.h"
+#include "fplist.h"
+
+#define NONE UINT32_MAX
+
+/* The longest fingerprint kept: 62 + 3k characters (spec 6.4) fit in this. */
+#define FP_MAX 255
+
+/* How much of a bad field an error message quotes. */
+#define QUOTE_MAX 70
+
+void jarm__baseline_init(jarm__baseline_t *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void jarm__baseline_free(jarm__baseline_t *b)
+{
+    free(b->v);
+    free(b->arena);
+    free(b->tab);
+    jarm__baseline_init(b);
+}
+
+const char *jarm__baseline_verdict_name(jarm__baseline_verdict_t v)
+{
+    switch (v) {
+    case JARM__BASELINE_SAME:
+        return "same";
+    case JARM__BASELINE_CHANGED:
+        return "changed";
+    case JARM__BASELINE_NEW:
+        break;
+    }
+    return "new";
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* ASCII lower case, whatever the locale. */
+static char lower(char c)
+{
+    static const char az[] = "abcdefghijklmnopqrstuvwxyz";
+    if (c >= 'A' && c <= 'Z')
+        return az[c - 'A'];
+    return c;
+}
+
+/* s with n bytes, quoted for a message: at most QUOTE_MAX bytes, controls as '?'. */
+static void quote(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && i < QUOTE_MAX && o + 1 < cap; i++) {
+        out[o++] = s[i];
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            out[o - 1] = '?';
+    }
+    if (n > QUOTE_MAX && o + 4 <= cap) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+/*
+ * The key form of a host (see baseline.h) into out (JARM__BASELINE_HOST_MAX + 1 bytes):
+ * an IPv6 address, bracketed or not, in inet_ntop's canonical form; anything else in lower
+ * case without trailing dots. Idempotent, so a stored key normalises to itself. Returns
+ * its length, or 0 if the host is empty, too long or holds a NUL.
+ */
+static size_t host_norm(const char *h, size_t n, char *out)
+{
+    char tmp[JARM__BASELINE_HOST_MAX + 1];
+    unsigned char a6[16];
+    size_t in = 0, il = n;
+
+    if (n == 0 || n > JARM__BASELINE_HOST_MAX || memchr(h, '\0', n) != NULL)
+        return 0;
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+        in = 1;
+        il = n - 2;
+    }
+    memcpy(tmp, h + in, il);
+    tmp[il] = '\0';
+    if (memchr(tmp, ':', il) != NULL && inet_pton(AF_INET6, tmp, a6) == 1 &&
+        inet_ntop(AF_INET6, a6, out, JARM__BASELINE_HOST_MAX + 1) != NULL)
+        return strlen(out);
+    for (size_t i = 0; i < n; i++)
+        out[i] = lower(h[i]);
+    while (n > 1 && out[n - 1] == '.')
+        n--;
+    out[n] = '\0';
+    return n;
+}
+
+static uint64_t key_hash(const char *h, size_t n, unsigned port)
+{
+    uint64_t x = 0xcbf29ce484222325u ^ port;
+    for (size_t i = 0; i < n; i++)
+        x = (x ^ (unsigned char)h[i]) * 0x100000001b3u;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdu;
+    x ^= x >> 33;
+    return x;
+}
+
+/* The slot of key (host, port) with hash h, or the empty slot where it would go. */
+static jarm__blslot_t *slot_find(const jarm__baseline_t *b, uint64_t h, const char *host, size_t hl,
+                                 unsigned port)
+{
+    for (size_t i = (size_t)h & b->mask;; i = (i + 1) & b->mask) {
+        jarm__blslot_t *s = &b->tab[i];
+        const jarm__blrec_t *r;
+        if (s->head == NONE)
+            return s;
+        r = &b->v[s->head];
+        if (s->hash == h && r->port == port && r->host_len == hl &&
+            memcmp(b->arena + r->host, host, hl) == 0)
+            return s;
+    }
+}
+
+/* Link record i into the table (its key's chain, or a new slot). */
+static void link_rec(jarm__baseline_t *b, uint32_t i)
+{
+    jarm__blrec_t *r = &b->v[i];
+    const char *host = b->arena + r->host;
+    uint64_t h = key_hash(host, r->host_len, r->port);
+    jarm__blslot_t *s = slot_find(b, h, host, r->host_len, r->port);
+
+    r->next = NONE;
+    if (s->head == NONE) {
+        s->hash = h;
+        s->head = i;
+        b->keys++;
+    } else {
+        b->v[s->tail].next = i;
+    }
+    s->tail = i;
+}
+
+/* Empty the table and link every record into it again, in order. */
+static void relink(jarm__baseline_t *b)
+{
+    for (size_t i = 0; i <= b->mask; i++)
+        b->tab[i].head = b->tab[i].tail = NONE;
+    b->keys = 0;
+    for (size_t i = 0; i < b->n; i++)
+        link_rec(b, (uint32_t)i);
+}
+
+/* Replace the table by one of size slots (a power of two). Returns 0 or -1. */
+static int rebuild(jarm__baseline_t *b, size_t size)
+{
+    jarm__blslot_t *t = malloc(size * sizeof(*t));
+
+    if (t == NULL)
+        return -1;
+    free(b->tab);
+    b->tab = t;
+    b->mask = size - 1;
+    relink(b);
+    return 0;
+}
+
+/* Copy s (n bytes) and a NUL into the arena; returns its offset or SIZE_MAX. */
+static size_t arena_put(jarm__baseline_t *b, const char *s, size_t n)
+{
+    size_t at = b->alen;
+    if (b->acap - b->alen < n + 1) {
+        size_t ncap = b->acap ? b->acap : 65536;
+        char *p;
+        while (ncap - b->alen < n + 1)
+            ncap *= 2;
+        if ((p = realloc(b->arena, ncap)) == NULL)
+            return SIZE_MAX;
+        b->arena = p;
+        b->acap = ncap;
+    }
+    memcpy(b->arena + at, s, n);
+    b->arena[at + n] = '\0';
+    b->alen += n + 1;
+    return at;
+}
+
+/*
+ * Add the row (normalised host, port, fingerprint in lower case); a fingerprint the key
+ * already has is not stored twice. Returns 0, or -1 if out of memory.
+ */
+static int add_row(jarm__baseline_t *b, const char *host, size_t hl, unsigned port, const char *fp,
+                   size_t fl)
+{
+    uint64_t h = key_hash(host, hl, port);
+    jarm__blslot_t *s;
+    jarm__blrec_t *r;
+    size_t ho, fo;
+
+    if (b->tab == NULL || 2 * (b->keys + 1) > b->mask + 1) {
+        if (rebuild(b, b->tab == NULL ? 1024 : 2 * (b->mask + 1)) != 0)
+            return -1;
+    }
+    s = slot_find(b, h, host, hl, port);
+    if (s->head != NONE) {
+        for (uint32_t i = s->head; i != NONE; i = b->v[i].next)
+            if (b->v[i].fp_len == fl && memcmp(b->arena + b->v[i].fp, fp, fl) == 0)
+                return 0;
+        /* A known key: keep one copy of the host, shared by the key's records. */
+        ho = b->v[s->head].host;
+    } else {
+        if ((ho = arena_put(b, host, hl)) == SIZE_MAX)
+            return -1;
+    }
+    if ((fo = arena_put(b, fp, fl)) == SIZE_MAX)
+        return -1;
+    if (b->n == b->cap) {
+        size_t ncap = b->cap ? 2 * b->cap : 1024;
+        jarm__blrec_t *nv;
+        if (b->n >= NONE - 1 || (nv = realloc(b->v, ncap * sizeof(*nv))) == NULL)
+            return -1;
+        b->v = nv;
+        b->cap = ncap;
+    }
+    r = &b->v[b->n];
+    r->host = ho;
+    r->host_len = (uint32_t)hl;
+    r->port = (uint16_t)port;
+    r->fp = fo;
+    r->fp_len = (uint16_t)fl;
+    link_rec(b, (uint32_t)b->n++);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Line parsers. Each returns 0 (row taken), 1 (row skipped), 2 (not a row: blank or
+ * comment) or -1 (error, message in err).
+ */
+
+typedef struct line_s {
+    const char *name;
+    uint64_t lineno;
+    char *err;
+    size_t errlen;
+} line_t;
+
+/* Put "NAME:LINE: WHAT" (with " 'Q'" after WHAT when q is given) into the caller's err. */
+static int fail(const line_t *ln, const char *what, const char *q)
+{
+    (void)snprintf(ln->err, ln->errlen, "%s:%llu: %s%s%s%s", ln->name,
+                   (unsigned long long)ln->lineno, what, q ? " '" : "", q ? q : "", q ? "'" : "");
+    return -1;
+}
+
+static int bad_fp(const line_t *ln, const char *fp, size_t n)
+{
+    char q[QUOTE_MAX + 4];
+    quote(q, sizeof(q), fp, n);
+    return fail(ln, "bad fingerprint", q);
+}
+
+static int bad_target(const line_t *ln, const char *host, size_t n)
+{
+    char q[QUOTE_MAX + 4];
+    quote(q, sizeof(q), host, n);
+    return fail(ln, "bad target", q);
+}
+
+/* Validate and add a row whose host is not yet normalised. */
+static int take(jarm__baseline_t *b, const line_t *ln, const char *host, size_t hl, unsigned port,
+                const char *fp, size_t fl)
+{
+    char nh[JARM__BASELINE_HOST_MAX + 1], lfp[FP_MAX];
+    size_t nl;
+
+    if (fl > FP_MAX || jarm__fplist_valid(fp, fl, JARM__FP_LONG) == 0)
+        return bad_fp(ln, fp, fl);
+    if ((nl = host_norm(host, hl, nh)) == 0)
+        return bad_target(ln, host, hl);
+    for (size_t i = 0; i < fl; i++)
+        lfp[i] = lower(fp[i]);
+    if (add_row(b, nh, nl, port, lfp, fl) != 0)
+        return fail(ln, "out of memory", NULL);
+    return 0;
+}
+
+/* A decimal port 1..65535 of n bytes; returns it or 0. */
+static unsigned port_parse(const char *s, size_t n)
+{
+    unsigned v = 0;
+    if (n == 0 || n > 5)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (unsigned)(s[i] - '0');
+    }
+    return v <= 65535 ? v : 0;
+}
+
+/* `HOST[:PORT] FINGERPRINT` */
+static int parse_text(jarm__baseline_t *b, const line_t *ln, const char *s, size_t n)
+{
+    const char *tok[3], *host, *colon;
+    size_t tl[3], nt = 0, p = 0, hl;
+    unsigned port = 443;
+
+    while (p < n && nt < 3) {
+        while (p < n && is_blank(s[p]))
+            p++;
+        if (p == n)
+            break;
+        tok[nt] = s + p;
+        while (p < n && !is_blank(s[p]))
+            p++;
+        tl[nt] = (size_t)(s + p - tok[nt]);
+        nt++;
+    }
+    if (nt != 2)
+        return fail(ln, "expected 'host[:port] fingerprint'", NULL);
+    host = tok[0];
+    hl = tl[0];
+    if (host[0] == '[') {
+        const char *close = memchr(host, ']', hl);
+        if (close == NULL)
+            return bad_target(ln, tok[0], tl[0]);
+        if ((size_t)(close - host) + 1 < hl) {
+            if (close[1] != ':' ||
+                (port = port_parse(close + 2, hl - (size_t)(close - host) - 2)) == 0)
+                return fail(ln, "bad port", NULL);
+            hl = (size_t)(close - host) + 1;
+        }
+    } else if ((colon = memchr(host, ':', hl)) != NULL &&
+               memchr(colon + 1, ':', hl - (size_t)(colon - host) - 1) == NULL) {
+        /* Exactly one ':': HOST:PORT. More than one is a bare IPv6 address. */
+        if ((port = port_parse(colon + 1, hl - (size_t)(colon - host) - 1)) == 0)
+            return fail(ln, "bad port", NULL);
+        hl = (size_t)(colon - host);
+    }
+    if (hl == 0)
+        return bad_target(ln, tok[0], tl[0]);
+    return take(b, ln, host, hl, port, tok[1], tl[1]);
+}
+
+/* `HOST,IP,FINGERPRINT[,RAW...]`: the first field from the third on that is a fingerprint
+ * ends the row; the field before it is the IP, the rest before that the host. */
+static int parse_csv(jarm__baseline_t *b, const line_t *ln, const char *s, size_t n)
+{
+    const char *f[3] = {NULL, NULL, NULL};
+    size_t fl[3] = {0, 0, 0}, nf = 0, p = 0;
+
+    for (;;) {
+        const char *c = memchr(s + p, ',', n - p);
+        size_t end = c ? (size_t)(c - s) : n;
+        const char *x = s + p;
+        size_t xl = end - p;
+        while (xl > 0 && is_blank(x[0])) {
+            x++;
+            xl--;
+        }
+        while (xl > 0 && is_blank(x[xl - 1]))
+            xl--;
+        if (nf < 3) {
+            f[nf] = x;
+            fl[nf++] = xl;
+        } else {
+            /* Shift: the host absorbs a field, the IP and candidate move along. */
+            f[0] = s;
+            fl[0] = (size_t)(f[1] + fl[1] - s);
+            f[1] = f[2];
+            fl[1] = fl[2];
+            f[2] = x;
+            fl[2] = xl;
+        }
+        if (nf == 3 && jarm__fplist_valid(f[2], fl[2], JARM__FP_LONG) != 0)
+            break;
+        if (c == NULL)
+            break;
+        p = end + 1;
+    }
+    if (nf < 3)
+        return fail(ln, "expected 'host,ip,fingerprint'", NULL);
+    if (fl[1] == 20 && memcmp(f[1], "Failed to resolve IP", 20) == 0)
+        return 1;
+    /* Keep the host as written, minus blanks around it. */
+    while (fl[0] > 0 && is_blank(f[0][0])) {
+        f[0]++;
+        fl[0]--;
+    }
+    return take(b, ln, f[0], fl[0], 443, f[2], fl[2]);
+}
+
+/* ---- JSON ---- */
+
+typedef struct cur_s {
+    const char *p, *end;
+} cur_t;
+
+static void ws(cur_t *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r' || *c->p == '\n'))
+        c->p++;
+}
+
+static int hex4(const char *p, unsigned *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char h = lower(p[i]);
+        unsigned d;
+        if (h >= '0' && h <= '9')
+            d = (unsigned)(h - '0');
+        else if (h >= 'a' && h <= 'f')
+            d = (unsigned)(h - 'a' + 10);
+        else
+            return -1;
+        *v = *v * 16 + d;
+    }
+    return 0;
+}
+
+/* Append byte x to out (cap bytes) at *o, or note the overflow. */
+static void put(char *out, size_t cap, size_t *o, int *over, char x)
+{
+    if (*o < cap)
+        out[(*o)++] = x;
+    else
+        *over = 1;
+}
+
+/*
+ * A JSON string at c->p (the opening quote). Decodes into out (cap bytes; out NULL to
+ * only skip), storing the length in *olen and setting *over if it did not fit. Returns 0
+ * or -1 on malformed input.
+ */
+static int jstring(cur_t *c, char *out, size_t cap, size_t *olen, int *over)
+{
+    size_t o = 0;
+
+    *over = 0;
+    if (c->p >= c->end || *c->p != '"')
+        return -1;
+    c->p++;
+    for (;;) {
+        char x;
+        if (c->p >= c->end)
+            return -1;
+        x = *c->p++;
+        if (x == '"')
+            break;
+        if (x != '\\') {
+            if (out != NULL)
+                put(out, cap, &o, over, x);
+            continue;
+        }
+        if (c->p >= c->end)
+            return -1;
+        x = *c->p++;
+        switch (x) {
+        case '"':
+        case '\\':
+        case '/':
+            break;
+        case 'b':
+            x = '\b';
+            break;
+        case 'f':
+            x = '\f';
+            break;
+        case 'n':
+            x = '\n';
+            break;
+        case 'r':
+            x = '\r';
+            break;
+        case 't':
+            x = '\t';
+            break;
+        case 'u': {
+            unsigned u, lo;
+            if (c->end - c->p < 4 || hex4(c->p, &u) != 0)
+                return -1;
+            c->p += 4;
+            if (u >= 0xd800 && u < 0xdc00 && c->end - c->p >= 6 && c->p[0] == '\\' &&
+                c->p[1] == 'u' && hex4(c->p + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+                u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+                c->p += 6;
+            } else if (u >= 0xd800 && u < 0xe000) {
+                u = 0xfffd; /* a lone surrogate */
+            }
+            if (out == NULL)
+                continue;
+            if (u < 0x80) {
+                put(out, cap, &o, over, (char)u);
+            } else if (u < 0x800) {
+                put(out, cap, &o, over, (char)(0xc0 | (u >> 6)));
+                put(out, cap, &o, over, (char)(0x80 | (u & 0x3f)));
+            } else if (u < 0x10000) {
+                put(out, cap, &o, over, (char)(0xe0 | (u >> 12)));
+                put(out, cap, &o, over, (char)(0x80 | ((u >> 6) & 0x3f)));
+                put(out, cap, &o, over, (char)(0x80 | (u & 0x3f)));
+            } else {
+                put(out, cap, &o, over, (char)(0xf0 | (u >> 18)));
+                put(out, cap, &o, over, (char)(0x80 | ((u >> 12) & 0x3f)));
+                put(out, cap, &o, over, (char)(0x80 | ((u >> 6) & 0x3f)));
+                put(out, cap, &o, over, (char)(0x80 | (u & 0x3f)));
+            }
+            continue;
+        }
+        default:
+            return -1;
+        }
+        if (out != NULL)
+            put(out, cap, &o, over, x);
+    }
+    if (olen != NULL)
+        *olen = o;
+    return 0;
+}
+
+/* Skip one value of any kind at c->p. Containers are skipped by counting brackets outside
+ * strings, without checking their inside. Returns 0 or -1. */
+static int jskip(cur_t *c)
+{
+    int over;
+    size_t depth = 0;
+
+    if (c->p >= c->end)
+        return -1;
+    if (*c->p == '"')
+        return jstring(c, NULL, 0, NULL, &over);
+    if (*c->p != '{' && *c->p != '[') {
+        const char *s = c->p;
+        while (c->p < c->end && *c->p != ',' && *c->p != '}' && *c->p != ']' && *c->p != ' ' &&
+               *c->p != '\t' && *c->p != '\r' && *c->p != '\n')
+            c->p++;
+        return c->p > s ? 0 : -1;
+    }
+    do {
+        if (c->p >= c->end)
+            return -1;
+        switch (*c->p) {
+        case '"':
+            if (jstring(c, NULL, 0, NULL, &over) != 0)
+                return -1;
+            continue;
+        case '{':
+        case '[':
+            depth++;
+            break;
+        case '}':
+        case ']':
+            depth--;
+            break;
+        default:
+            break;
+        }
+        c->p++;
+    } while (depth > 0);
+    return 0;
+}
+
+static int jnull(cur_t *c)
+{
+    if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+        c->p += 4;
+        return 1;
+    }
+    return 0;
+}
+
+/* A string member we keep: present, null, or too long (over) for its buffer. */
+typedef struct jfield_s {
+    char buf[JARM__BASELINE_HOST_MAX + 1];
+    size_t len;
+    int present, null, over;
+} jfield_t;
+
+static int jfield(cur_t *c, jfield_t *f, size_t cap)
+{
+    f->present = 1;
+    f->null = jnull(c);
+    if (f->null)
+        return 0;
+    return jstring(c, f->buf, cap, &f->len, &f->over);
+}
+
+static int parse_json(jarm__baseline_t *b, const line_t *ln, const char *s, size_t n)
+{
+    cur_t c = {s, s + n};
+    jfield_t host = {.present = 0}, jarm = {.present = 0}, result = {.present = 0},
+             status = {.present = 0}, ip = {.present = 0};
+    unsigned port = 443;
+
+    if (*c.p++ != '{')
+        goto Bad;
+    ws(&c);
+    if (c.p < c.end && *c.p == '}') {
+        c.p++;
+        goto End;
+    }
+    for (;;) {
+        char key[16];
+        size_t kl = 0;
+        int over;
+
+        ws(&c);
+        if (jstring(&c, key, sizeof(key), &kl, &over) != 0)
+            goto Bad;
+        if (over)
+            kl = 0; /* longer than any key we read */
+        ws(&c);
+        if (c.p >= c.end || *c.p++ != ':')
+            goto Bad;
+        ws(&c);
+        if (c.p >= c.end)
+            goto Bad;
+#define KEY(k) (kl == sizeof(k) - 1 && memcmp(key, k, kl) == 0)
+        if (KEY("host")) {
+            if (jfield(&c, &host, JARM__BASELINE_HOST_MAX + 1) != 0)
+                goto Bad;
+        } else if (KEY("jarm")) {
+            if (jfield(&c, &jarm, FP_MAX + 1) != 0)
+                goto Bad;
+        } else if (KEY("result")) {
+            if (jfield(&c, &result, FP_MAX + 1) != 0)
+                goto Bad;
+        } else if (KEY("status")) {
+            if (jfield(&c, &status, 32) != 0)
+                goto Bad;
+        } else if (KEY("ip")) {
+            if (jfield(&c, &ip, 64) != 0)
+                goto Bad;
+        } else if (KEY("port")) {
+            const char *d = c.p;
+            if (jnull(&c)) {
+                port = 443;
+            } else {
+                while (c.p < c.end && *c.p >= '0' && *c.p <= '9')
+                    c.p++;
+                if ((port = port_parse(d, (size_t)(c.p - d))) == 0)
+                    return fail(ln, "bad port", NULL);
+            }
+        } else if (jskip(&c) != 0) {
+            goto Bad;
+        }
+#undef KEY
+        ws(&c);
+        if (c.p >= c.end)
+            goto Bad;
+        if (*c.p == '}') {
+            c.p++;
+            break;
+        }
+        if (*c.p++ != ',')
+            goto Bad;
+    }
+End:
+    ws(&c);
+    if (c.p != c.end)
+        goto Bad;
+    /* Rows that name no server: jarmsweep's, and the reference's unresolved ones. */
+    if (status.present && !status.null && !status.over &&
+        ((status.len == 10 && memcmp(status.buf, "bad_target", 10) == 0) ||
+         (status.len == 9 && memcmp(status.buf, "dns_error", 9) == 0)))
+        return 1;
+    if (!status.present && ip.present && ip.null)
+        return 1;
+    {
+        const jfield_t *fp = result.present && !result.null ? &result : &jarm;
+        if (!fp->present || fp->null)
+            return fail(ln, "row without a fingerprint", NULL);
+        if (fp->over)
+            return bad_fp(ln, fp->buf, FP_MAX);
+        if (!host.present || host.null)
+            return fail(ln, "row without a host", NULL);
+        if (host.over)
+            return fail(ln, "bad target (longer than 1024 bytes)", NULL);
+        return take(b, ln, host.buf, host.len, port, fp->buf, fp->len);
+    }
+Bad:
+    return fail(ln, "bad JSON row", NULL);
+}
+
+/* One line (without its LF). */
+static int parse_line(jarm__baseline_t *b, const line_t *ln, const char *s, size_t n)
+{
+    const char *hash;
+
+    while (n > 0 && is_blank(s[0])) {
+        s++;
+        n--;
+    }
+    while (n > 0 && is_blank(s[n - 1]))
+        n--;
+    if (n == 0 || s[0] == '#')
+        return 2;
+    if (s[0] == '{')
+        return parse_json(b, ln, s, n);
+    if (memchr(s, ',', n) != NULL)
+        return parse_csv(b, ln, s, n);
+    if ((hash = memchr(s, '#', n)) != NULL)
+        n = (size_t)(hash - s);
+    return parse_text(b, ln, s, n);
+}
+
+/* State of one file being added: what to cut back to on error. */
+typedef struct mark_s {
+    size_t n, alen;
+    uint64_t rows, skipped;
+} mark_t;
+
+static mark_t mark(const jarm__baseline_t *b)
+{
+    mark_t m = {b->n, b->alen, b->rows, b->skipped};
+    return m;
+}
+
+static void rollback(jarm__baseline_t *b, const mark_t *m)
+{
+    b->n = m->n;
+    b->alen = m->alen;
+    b->rows = m->rows;
+    b->skipped = m->skipped;
+    if (b->tab != NULL)
+        relink(b);
+}
+
+/* Count one parsed line; returns 0 or -1. */
+static int count(jarm__baseline_t *b, int r)
+{
+    if (r < 0)
+        return -1;
+    if (r == 0)
+        b->rows++;
+    else if (r == 1)
+        b->skipped++;
+    return 0;
+}
+
+int64_t jarm__baseline_parse(jarm__baseline_t *b, const char *name, const char *buf, size_t len,
+                             char *err, size_t errlen)
+{
+    mark_t m = mark(b);
+    line_t ln = {name, 0, err, errlen};
+    size_t at = 0;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    while (at < len) {
+        const char *line = buf + at, *nl = memchr(line, '\n', len - at);
+        size_t ll = nl ? (size_t)(nl - line) : len - at;
+
+        at += ll + (nl != NULL);
+        ln.lineno++;
+        if (count(b, parse_line(b, &ln, line, ll)) != 0) {
+            rollback(b, &m);
+            return -1;
+        }
+    }
+    return (int64_t)(b->rows - m.rows);
+}
+
+int64_t jarm__baseline_load(jarm__baseline_t *b, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    mark_t m = mark(b);
+    line_t ln = {path, 0, err, errlen};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    int64_t ret = -1;
+
+    if (f == NULL) {
+        (void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        size_t ll = (size_t)got;
+        if (ll > 0 && line[ll - 1] == '\n')
+            ll--;
+        ln.lineno++;
+        if (count(b, parse_line(b, &ln, line, ll)) != 0) {
+            rollback(b, &m);
+            goto Exit;
+        }
+    }
+    if (!feof(f)) {
+        (void)snprintf(err, errlen, "%s: %s", path,
+                       errno == ENOMEM ? "out of memory" : "read error");
+        rollback(b, &m);
+        goto Exit;
+    }
+    ret = (int64_t)(b->rows - m.rows);
+Exit:
+    free(line);
+    (void)fclose(f);
+    return ret;
+}
+
+/* The slot of (host, port) with the host not yet normalised, or NULL. */
+static const jarm__blslot_t *find(const jarm__baseline_t *b, const char *host, size_t hl,
+                                  unsigned port)
+{
+    char nh[JARM__BASELINE_HOST_MAX + 1];
+    size_t nl;
+    const jarm__blslot_t *s;
+
+    if (b->tab == NULL || (nl = host_norm(host, hl, nh)) == 0)
+        return NULL;
+    s = slot_find(b, key_hash(nh, nl, port), nh, nl, port);
+    return s->head == NONE ? NULL : s;
+}
+
+const char *jarm__baseline_lookup(const jarm__baseline_t *b, const char *host, size_t host_len,
+                                  unsigned port)
+{
+    const jarm__blslot_t *s = find(b, host, host_len, port);
+    return s == NULL ? NULL : b->arena + b->v[s->tail].fp;
+}
+
+jarm__baseline_verdict_t jarm__baseline_check(const jarm__baseline_t *b, const char *host,
+                                              size_t host_len, unsigned port, const char *fp,
+                                              size_t fp_len, const char **old)
+{
+    const jarm__blslot_t *s = find(b, host, host_len, port);
+
+    if (old != NULL)
+        *old = NULL;
+    if (s == NULL)
+        return JARM__BASELINE_NEW;
+    for (uint32_t i = s->head; i != NONE; i = b->v[i].next) {
+        const jarm__blrec_t *r = &b->v[i];
+        if (r->fp_len != fp_len)
+            continue;
+        size_t k = 0;
+        while (k < fp_len && b->arena[r->fp + k] == lower(fp[k]))
+            k++;
+        if (k == fp_len)
+            return JARM__BASELINE_SAME;
+    }
+    if (old != NULL)
+        *old = b->arena + b->v[s->tail].fp;
+    return JARM__BASELINE_CHANGED;
+}

@@ -1,0 +1,410 @@
+/*
+ * run.c - one scan: owns the loop, wires input -> engine -> rows, signals, progress. The
+ * command line (main.c) and the library's jarm_scan() (api.c) both run scans through here.
+ *
+ * Nothing but results goes to standard output. Every input target yields exactly one row:
+ * scanned targets from the engine's result callback, unparsable lines and failed lookups
+ * from the pull callback, before they would reach the engine.
+ *
+ * What is scanned, in which order, and the checkpoint of --resume: feed.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include "cli/app.h"
+#include "cli/cli.h"
+#include "input.h"
+#include "jarm.h"
+#include "output.h"
+#include "resolver.h"
+#include "scan.h"
+#include "target.h"
+
+/* File descriptors kept for everything but probe connections (stdio, loop, input, DNS). */
+#define FD_RESERVE 64
+
+/* A message for the user: on stderr for the command line, in app->err for the library. */
+__attribute__((format(printf, 2, 3))) static void say(app_t *app, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (app->lib) {
+        if (app->err[0] == '\0')
+            vsnprintf(app->err, sizeof(app->err), fmt, ap);
+    } else {
+        fputs("jarmsweep: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
+    va_end(ap);
+}
+
+void jarm__app_emit(app_t *app)
+{
+    if (app->row_cb != NULL) {
+        /* The library: hand the row over without its newline; non-zero means stop. */
+        size_t n = app->row.len;
+        if (n > 0 && app->row.p[n - 1] == '\n')
+            n--;
+        if (n < app->row.len)
+            app->row.p[n] = '\0';
+        app->rows++;
+        if (app->row_cb(app->row_data, app->row.p, n) != 0 && !app->stopping) {
+            app->stopping = 1;
+            jarm__input_stop(&app->input);
+            jarm__scan_stop(app->scan);
+        }
+        app->row.len = 0;
+        return;
+    }
+    jarm__sink_write(&app->sink, &app->row);
+    app->row.len = 0;
+    app->rows++;
+    if (app->sink.error && !app->failed) {
+        app->failed = 1;
+        say(app, "%s: %s", app->opts.output ? app->opts.output : "stdout",
+            strerror(app->sink.error));
+        jarm__input_stop(&app->input);
+        jarm__scan_stop(app->scan);
+    }
+}
+
+static void on_result(jarm__scan_t *s, jarm__target_t *t)
+{
+    app_t *app = s->data;
+    jarm__row_target(&app->row, app->opts.format, t, jarm__wall_ms());
+    jarm__app_emit(app);
+    jarm__feed_complete(app, t->seq);
+}
+
+static void on_input(void *data)
+{
+    app_t *app = data;
+    jarm__scan_wake(app->scan);
+}
+
+static void print_progress(app_t *app, int final)
+{
+    const jarm__scan_stats_t *st = &app->scan->stats;
+    double secs = (double)(uv_now(&app->loop) - app->start_ms) / 1000.0;
+    double rate = secs > 0 ? (double)st->targets_done / secs : 0;
+
+    if (final) {
+        if (app->progress_on)
+            fputs("\r\033[K", stderr);
+        fprintf(
+            stderr,
+            "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
+            "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
+            "seed %llu, %llu blocklisted\n",
+            (unsigned long long)app->rows, secs, rate,
+            (unsigned long long)st->by_status[JARM__T_OK],
+            (unsigned long long)st->by_status[JARM__T_TIMEOUT],
+            (unsigned long long)st->by_status[JARM__T_REFUSED],
+            (unsigned long long)st->by_status[JARM__T_NO_TLS],
+            (unsigned long long)st->by_status[JARM__T_REJECTED],
+            (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] + st->by_status[JARM__T_ERROR]),
+            (unsigned long long)app->bad_rows, (unsigned long long)app->seed,
+            (unsigned long long)app->ranges_blocked);
+        return;
+    }
+    fprintf(stderr, "\r\033[K%llu done, %u targets / %u connections in flight, %.0f targets/s",
+            (unsigned long long)(st->targets_done + app->bad_rows), st->targets_active,
+            st->conns_active, rate);
+    if (app->input.bytes_total > 0) {
+        /* Regular files only: the share of their bytes read so far estimates the rest. */
+        double frac = (double)__atomic_load_n(&app->input.bytes_read, __ATOMIC_RELAXED) /
+                      (double)app->input.bytes_total;
+        if (frac > 0.001 && frac <= 1.0)
+            fprintf(stderr, ", ETA %.0f s", secs / frac - secs);
+    }
+}
+
+static void on_progress(uv_timer_t *timer)
+{
+    app_t *app = timer->data;
+    jarm__sink_flush(&app->sink); /* results show up at least once a second */
+    if (app->sink.error == 0)
+        jarm__feed_checkpoint(app);
+    if (app->progress_on)
+        print_progress(app, 0);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    app_t *app = sig->data;
+    if (++app->signals > 1) {
+        /* A second signal: give up on the targets in flight, keep what is done. */
+        jarm__sink_flush(&app->sink);
+        if (!app->opts.quiet)
+            fprintf(stderr, "\njarmsweep: interrupted\n");
+        _exit(130);
+    }
+    if (!app->opts.quiet)
+        fprintf(stderr, "%sjarmsweep: stopping: finishing %u targets in flight (again to abort)\n",
+                app->progress_on ? "\r\033[K" : "", app->scan->stats.targets_active);
+    jarm__input_stop(&app->input);
+    jarm__scan_stop(app->scan);
+}
+
+static void on_done(jarm__scan_t *s)
+{
+    app_t *app = s->data;
+
+    if (!app->lib) {
+        uv_close((uv_handle_t *)&app->sigint, NULL);
+        uv_close((uv_handle_t *)&app->sigterm, NULL);
+        uv_close((uv_handle_t *)&app->progress, NULL);
+    }
+    jarm__input_close(&app->input);
+    app->closing = 1;
+    if (app->resolver_on)
+        jarm__resolver_close(&app->resolver, NULL);
+    jarm__scan_close(s, NULL);
+}
+
+static int proxy_parse(const char *url, jarm__proxy_t *p, char *msg, size_t msglen)
+{
+    const char *rest = strstr(url, "://") + 3, *at = strrchr(rest, '@'), *hp, *colon;
+    char host[256], port[8];
+    struct addrinfo hints, *res = NULL;
+    size_t hl;
+    int r;
+
+    memset(p, 0, sizeof(*p));
+    if (at != NULL) {
+        const char *c = memchr(rest, ':', (size_t)(at - rest));
+        size_t ul = c ? (size_t)(c - rest) : (size_t)(at - rest);
+        size_t pl = c ? (size_t)(at - c - 1) : 0;
+        if (ul == 0 || ul > 255 || pl > 255) {
+            snprintf(msg, msglen, "bad --proxy credentials (1-255 bytes each)");
+            return -1;
+        }
+        memcpy(p->user, rest, ul);
+        if (c)
+            memcpy(p->pass, c + 1, pl);
+        p->auth = 1;
+        hp = at + 1;
+    } else {
+        hp = rest;
+    }
+    if (*hp == '[') {
+        const char *close = strchr(hp, ']');
+        if (close == NULL || close[1] != ':')
+            goto Bad;
+        hl = (size_t)(close - hp - 1);
+        memcpy(host, hp + 1, hl < sizeof(host) ? hl : 0);
+        colon = close + 1;
+    } else {
+        colon = strrchr(hp, ':');
+        if (colon == NULL)
+            goto Bad;
+        hl = (size_t)(colon - hp);
+        memcpy(host, hp, hl < sizeof(host) ? hl : 0);
+    }
+    if (hl == 0 || hl >= sizeof(host) || strlen(colon + 1) == 0 || strlen(colon + 1) > 5 ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1) || atoi(colon + 1) < 1 ||
+        atoi(colon + 1) > 65535)
+        goto Bad;
+    host[hl] = '\0';
+    snprintf(port, sizeof(port), "%s", colon + 1);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+        snprintf(msg, msglen, "--proxy: %s: %s", host, gai_strerror(r));
+        return -1;
+    }
+    memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    snprintf(p->label, sizeof(p->label), "socks5://%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", port);
+    return 0;
+Bad:
+    snprintf(msg, msglen, "bad --proxy '%s' (socks5://[user:pass@]host:port)", url);
+    return -1;
+}
+
+/* Raise the open-files limit to the hard limit; clamp the window to what fits. */
+static void fit_concurrency(app_t *app)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)app->opts.concurrency + FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want) {
+        unsigned fit = rl.rlim_cur > FD_RESERVE + 1 ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 1;
+        if (!app->opts.quiet && !app->lib)
+            fprintf(stderr,
+                    "jarmsweep: warning: concurrency %u needs %llu open files, the limit is "
+                    "%llu: using %u\n",
+                    app->opts.concurrency, (unsigned long long)want,
+                    (unsigned long long)rl.rlim_cur, fit);
+        app->opts.concurrency = fit;
+    }
+}
+
+/*
+ * Run the scan described by app->opts (and app->row_cb / app->input.next for the library).
+ * Returns the process exit code: 0 done, 1 runtime failure, 2 usage error (message on
+ * stderr, or in app->err for the library).
+ */
+int jarm__run(app_t *app)
+{
+    jarm__scan_opts_t so;
+    char msg[512];
+    int r, ret = 0;
+
+    if (!app->lib)
+        signal(SIGPIPE, SIG_IGN);
+
+    app->input.args = app->opts.args;
+    app->input.nargs = app->opts.nargs;
+    app->input.files = app->opts.files;
+    app->input.nfiles = app->opts.nfiles;
+    if (jarm__input_open(&app->input, msg, sizeof(msg)) != 0) {
+        say(app, "%s", msg);
+        jarm__input_close(&app->input);
+        return 2;
+    }
+    if (jarm__feed_init(app, msg, sizeof(msg)) != 0) {
+        say(app, "%s", msg);
+        jarm__input_close(&app->input);
+        jarm__feed_free(app);
+        return 2;
+    }
+    app->sink.fd = STDOUT_FILENO;
+    if (app->opts.output != NULL && app->row_cb == NULL) {
+        /* A resumed run adds to what the interrupted ones wrote. */
+        app->sink.fd =
+            open(app->opts.output,
+                 O_WRONLY | O_CREAT | O_CLOEXEC | (app->opts.resume ? O_APPEND : O_TRUNC), 0644);
+        if (app->sink.fd < 0) {
+            say(app, "%s: %s", app->opts.output, strerror(errno));
+            jarm__input_close(&app->input);
+            return 1;
+        }
+    }
+    fit_concurrency(app);
+
+    so.concurrency = app->opts.concurrency;
+    so.probe_parallel = app->opts.probe_parallel;
+    so.timeout_ms = (uint64_t)(app->opts.timeout * 1000.0 + 0.5);
+    if (so.timeout_ms == 0)
+        so.timeout_ms = 1;
+    so.rate = app->opts.rate;
+    so.sni = app->opts.sni;
+    so.proxy = NULL;
+    so.proxy_user = so.proxy_pass = so.proxy_label = NULL;
+    if (app->opts.proxy != NULL) {
+        jarm__proxy_t *proxy = &app->proxy;
+        if (proxy_parse(app->opts.proxy, proxy, msg, sizeof(msg)) != 0) {
+            say(app, "%s", msg);
+            return 2;
+        }
+        so.proxy = &proxy->addr;
+        so.proxy_label = proxy->label;
+        if (proxy->auth) {
+            so.proxy_user = proxy->user;
+            so.proxy_pass = proxy->pass;
+        }
+    }
+
+    app->scan = malloc(sizeof(*app->scan));
+    if (app->scan == NULL || uv_loop_init(&app->loop) != 0) {
+        say(app, "out of memory");
+        return 1;
+    }
+    if ((r = jarm__scan_init(&app->loop, app->scan, &so)) != 0) {
+        say(app, "cannot start the engine: %s", jarm_strerror(r));
+        return 1;
+    }
+    app->scan->data = app;
+    app->start_ms = uv_now(&app->loop);
+    {
+        jarm__resolver_opts_t ro = {0};
+        ro.servers = app->opts.resolvers;
+        ro.family = app->opts.family;
+        ro.max_outstanding = app->opts.dns_concurrency;
+        ro.timeout_ms = app->opts.dns_timeout_ms;
+        ro.tries = app->opts.dns_tries;
+        if ((r = jarm__resolver_init(&app->resolver, &app->loop, &ro)) != 0) {
+            const char *why = jarm__resolver_error(&app->resolver);
+            say(app, "%s", why && *why ? why : "cannot start the resolver");
+            return app->opts.resolvers ? 2 : 1;
+        }
+        app->resolver_on = 1;
+    }
+
+    if (!app->lib) {
+        uv_signal_init(&app->loop, &app->sigint);
+        uv_signal_init(&app->loop, &app->sigterm);
+        app->sigint.data = app->sigterm.data = app;
+        uv_signal_start(&app->sigint, on_signal, SIGINT);
+        uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+        uv_timer_init(&app->loop, &app->progress);
+        app->progress.data = app;
+        app->progress_on = !app->opts.quiet && isatty(STDERR_FILENO);
+        uv_timer_start(&app->progress, on_progress, 1000, 1000);
+        uv_unref((uv_handle_t *)&app->progress);
+    }
+
+    if ((r = jarm__input_start(&app->input, &app->loop, on_input, app)) != 0) {
+        say(app, "cannot read input: %s", jarm_strerror(r));
+        return 1;
+    }
+    jarm__scan_start(app->scan, jarm__feed_pull, on_result, on_done);
+    uv_run(&app->loop, UV_RUN_DEFAULT);
+
+    if (app->input.error[0] != '\0') {
+        say(app, "%s", app->input.error);
+        ret = 1;
+    }
+    if (jarm__sink_flush(&app->sink) != 0) {
+        if (!app->failed)
+            say(app, "%s: %s", app->opts.output ? app->opts.output : "stdout",
+                strerror(app->sink.error));
+        ret = 1;
+    }
+    if (app->failed)
+        ret = 1;
+    if (app->sink.error == 0 && (r = jarm__feed_checkpoint(app)) != 0) {
+        say(app, "%s: %s", app->opts.resume, strerror(r));
+        ret = 1;
+    }
+    if (!app->opts.quiet && !app->lib)
+        print_progress(app, 1);
+    if (app->opts.output != NULL && app->row_cb == NULL && close(app->sink.fd) != 0 && ret == 0) {
+        say(app, "%s: %s", app->opts.output, strerror(errno));
+        ret = 1;
+    }
+    r = uv_loop_close(&app->loop);
+    if (r != 0) {
+        /* Every handle must be closed by now; a leak here is a bug worth failing on. */
+        say(app, "internal error: loop not empty at exit (%s)", uv_strerror(r));
+        ret = 1;
+    }
+    jarm__feed_free(app);
+    jarm__buf_free(&app->row);
+    jarm__buf_free(&app->sink.buf);
+    free(app->scan);
+    return ret;
+}

@@ -1,0 +1,500 @@
+/*
+ * fplist.c - fingerprint lists: parsing the TSV files and matching with two hash tables.
+ *
+ * Each file's text is copied once into a buffer the list keeps, and its columns are cut in
+ * place with NULs, so an entry's label, source and notes are pointers into that buffer and
+ * stay valid, unmoved, until the list is freed, whatever is loaded later.
+ *
+ * Two open-addressing tables index the entries: `full` by the whole 62 characters and
+ * `half` by the first 30. A slot holds one key's hash and the first and last entry of the
+ * key's chain; entries with the same key are linked through next_full / next_half in load
+ * order, which is the order labels are reported in. A 62-character entry is in both tables
+ * (under its whole text and its half), a 30-character entry only in `half`. The tables are
+ * rebuilt from the entries after each file (a file is committed all or nothing, so a bad
+ * file never touches them) at twice the entry count or more, so a probe sequence is short
+ * and a match is two lookups plus the walk of two (normally one-entry) chains.
+ *
+ * The zero fingerprint and the all-zero half are not indexed at all, which is how they
+ * never match: every failed scan has them, so they carry no information about a server.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unistd.h>
+
+#include "fplist.h"
+
+#define NONE UINT32_MAX
+
+/* The longest bundled name accepted by jarm__fplist_load_spec. */
+#define NAME_MAX_LEN 64
+
+/* How much of a bad column an error message quotes. */
+#define QUOTE_MAX 70
+
+static const char zeros[JARM__FPLIST_FULL + 1] =
+    "00000000000000000000000000000000000000000000000000000000000000";
+
+/* ASCII lower case, whatever the locale. */
+static char lower(char c)
+{
+    static const char az[] = "abcdefghijklmnopqrstuvwxyz";
+    if (c >= 'A' && c <= 'Z')
+        return az[c - 'A'];
+    return c;
+}
+
+static int hexval(char c)
+{
+    c = lower(c);
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+size_t jarm__fplist_valid(const char *s, size_t len, unsigned flags)
+{
+    size_t codes;
+
+    if (len == JARM__FPLIST_HALF && (flags & JARM__FP_HALF))
+        codes = len;
+    else if (len == JARM__FPLIST_FULL ||
+             ((flags & JARM__FP_LONG) && len > JARM__FPLIST_FULL && (len - 32) % 3 == 0))
+        codes = len - 32;
+    else
+        return 0;
+    for (size_t i = 0; i < codes; i += 3) {
+        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        char v = lower(s[i + 2]);
+        if (hi < 0 || lo < 0 || hi * 16 + lo > 0x46)
+            return 0;
+        if (v != '0' && (v < 'a' || v > 'j'))
+            return 0;
+    }
+    for (size_t i = codes; i < len; i++)
+        if (hexval(s[i]) < 0)
+            return 0;
+    return len;
+}
+
+/*
+ * A 64-bit hash of n bytes, eight at a time (the keys are 30 and 62 bytes). The final
+ * mixer is MurmurHash3's fmix64, so the low bits used as the table index are well spread.
+ */
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u ^ n, w;
+
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 33;
+    return h;
+}
+
+void jarm__fplist_init(jarm__fplist_t *l)
+{
+    memset(l, 0, sizeof(*l));
+}
+
+void jarm__fplist_free(jarm__fplist_t *l)
+{
+    for (size_t i = 0; i < l->nbufs; i++)
+        free(l->bufs[i]);
+    free(l->bufs);
+    free(l->v);
+    free(l->full);
+    free(l->half);
+    jarm__fplist_init(l);
+}
+
+/* Find key (klen bytes, hash h) in table t, or the empty slot where it would go. */
+static jarm__fpslot_t *slot_find(const jarm__fplist_t *l, jarm__fpslot_t *t, size_t mask,
+                                 uint64_t h, const char *key, size_t klen)
+{
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        jarm__fpslot_t *s = &t[i];
+        if (s->head == NONE || (s->hash == h && memcmp(l->v[s->head].fp, key, klen) == 0))
+            return s;
+    }
+}
+
+/* Append entry idx to the chain of its key in table t; next is its link field. */
+static void slot_add(jarm__fplist_t *l, jarm__fpslot_t *t, size_t mask, uint32_t idx, size_t klen,
+                     int full)
+{
+    jarm__fpentry_t *e = &l->v[idx];
+    uint64_t h = hash_bytes(e->fp, klen);
+    jarm__fpslot_t *s = slot_find(l, t, mask, h, e->fp, klen);
+
+    if (s->head == NONE) {
+        s->hash = h;
+        s->head = idx;
+    } else if (full) {
+        l->v[s->tail].next_full = idx;
+    } else {
+        l->v[s->tail].next_half = idx;
+    }
+    s->tail = idx;
+}
+
+static jarm__fpslot_t *table_new(size_t size)
+{
+    jarm__fpslot_t *t = malloc(size * sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    for (size_t i = 0; i < size; i++)
+        t[i].head = t[i].tail = NONE;
+    return t;
+}
+
+/* Rebuild both tables from the entries. Returns 0, or -1 if out of memory (l unchanged). */
+static int reindex(jarm__fplist_t *l)
+{
+    size_t size = 16;
+    jarm__fpslot_t *full, *half;
+
+    while (size < 2 * l->n)
+        size *= 2;
+    full = table_new(size);
+    half = table_new(size);
+    if (full == NULL || half == NULL) {
+        free(full);
+        free(half);
+        return -1;
+    }
+    free(l->full);
+    free(l->half);
+    l->full = full;
+    l->half = half;
+    l->full_mask = l->half_mask = size - 1;
+    for (size_t i = 0; i < l->n; i++) {
+        jarm__fpentry_t *e = &l->v[i];
+        e->next_full = e->next_half = NONE;
+        if (e->len == JARM__FPLIST_FULL && memcmp(e->fp, zeros, JARM__FPLIST_FULL) != 0)
+            slot_add(l, l->full, l->full_mask, (uint32_t)i, JARM__FPLIST_FULL, 1);
+        if (memcmp(e->fp, zeros, JARM__FPLIST_HALF) != 0)
+            slot_add(l, l->half, l->half_mask, (uint32_t)i, JARM__FPLIST_HALF, 0);
+    }
+    return 0;
+}
+
+/* Keep p (malloc'ed) until the list is freed. Returns 0, or -1 (p is then freed). */
+static int keep(jarm__fplist_t *l, char *p)
+{
+    char **nb = realloc(l->bufs, (l->nbufs + 1) * sizeof(*nb));
+    if (nb == NULL) {
+        free(p);
+        return -1;
+    }
+    l->bufs = nb;
+    l->bufs[l->nbufs++] = p;
+    return 0;
+}
+
+/* s with n bytes, quoted for a message: at most QUOTE_MAX bytes, controls as '?'. */
+static void quote(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && i < QUOTE_MAX && o + 1 < cap; i++) {
+        out[o++] = s[i];
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            out[o - 1] = '?';
+    }
+    if (n > QUOTE_MAX && o + 4 <= cap) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Trim blanks (not TABs: they separate columns) around [*s, *s + *n). */
+static void trim(char **s, size_t *n)
+{
+    while (*n > 0 && is_blank((*s)[0])) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && is_blank((*s)[*n - 1]))
+        (*n)--;
+}
+
+static int grow(jarm__fplist_t *l)
+{
+    size_t ncap = l->cap ? 2 * l->cap : 64;
+    jarm__fpentry_t *nv;
+
+    if (l->n >= NONE - 1)
+        return -1;
+    nv = realloc(l->v, ncap * sizeof(*nv));
+    if (nv == NULL)
+        return -1;
+    l->v = nv;
+    l->cap = ncap;
+    return 0;
+}
+
+int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf, size_t len,
+                           char *err, size_t errlen)
+{
+    size_t n0 = l->n, nbufs0 = l->nbufs, namelen = strlen(name), at = 0;
+    char *text = malloc(len + 1), *fname = malloc(namelen + 1);
+    uint32_t lineno = 0;
+    int seen_entry = 0;
+    int64_t ret = -1;
+
+    if (text == NULL || fname == NULL) {
+        free(text);
+        free(fname);
+        goto Oom;
+    }
+    memcpy(fname, name, namelen + 1);
+    if (keep(l, fname) != 0) {
+        free(text);
+        goto Oom;
+    }
+    if (len > 0)
+        memcpy(text, buf, len);
+    text[len] = '\0';
+    if (keep(l, text) != 0)
+        goto Oom;
+
+    while (at < len) {
+        char *line = text + at, *nl = memchr(line, '\n', len - at);
+        size_t ll = nl ? (size_t)(nl - line) : len - at;
+        char *col[4] = {NULL, NULL, NULL, NULL};
+        size_t cl[4] = {0, 0, 0, 0}, ncol = 0, p = 0;
+        char *fp;
+        size_t fl;
+        jarm__fpentry_t *e;
+
+        at += ll + (nl != NULL);
+        lineno++;
+        while (p < ll && (is_blank(line[p]) || line[p] == '\t'))
+            p++;
+        if (p == ll || line[p] == '#')
+            continue;
+        /* Cut the line into columns at TABs; the rest after the fourth is dropped. */
+        p = 0;
+        while (ncol < 4) {
+            char *tab = memchr(line + p, '\t', ll - p);
+            size_t end = tab ? (size_t)(tab - line) : ll;
+            col[ncol] = line + p;
+            cl[ncol] = end - p;
+            trim(&col[ncol], &cl[ncol]);
+            ncol++;
+            if (tab == NULL)
+                break;
+            p = end + 1;
+        }
+        for (size_t i = 0; i < ncol; i++)
+            col[i][cl[i]] = '\0'; /* the byte after a column is a TAB, CR, blank, LF or NUL */
+        fp = col[0];
+        fl = cl[0];
+        if (!seen_entry && fl == 11 && strncmp(fp, "fingerprint", 11) == 0) {
+            seen_entry = 1; /* a header line */
+            continue;
+        }
+        seen_entry = 1;
+        if (jarm__fplist_valid(fp, fl, JARM__FP_HALF) == 0) {
+            char q[QUOTE_MAX + 4];
+            const char *sp = memchr(fp, ' ', fl);
+            quote(q, sizeof(q), fp, fl);
+            (void)snprintf(err, errlen, "%s:%lu: bad fingerprint '%s'%s", name,
+                           (unsigned long)lineno, q,
+                           sp != NULL && jarm__fplist_valid(fp, (size_t)(sp - fp), JARM__FP_HALF)
+                               ? " (columns are separated by TABs)"
+                               : "");
+            goto Fail;
+        }
+        if (ncol < 2 || col[1][0] == '\0') {
+            (void)snprintf(err, errlen, "%s:%lu: missing label", name, (unsigned long)lineno);
+            goto Fail;
+        }
+        if (l->n == l->cap && grow(l) != 0)
+            goto Oom;
+        e = &l->v[l->n++];
+        for (size_t i = 0; i < fl; i++)
+            e->fp[i] = lower(fp[i]);
+        e->fp[fl] = '\0';
+        e->len = (uint8_t)fl;
+        e->label = col[1];
+        e->source = ncol > 2 ? col[2] : "";
+        e->notes = ncol > 3 ? col[3] : "";
+        e->file = fname;
+        e->line = lineno;
+        e->next_full = e->next_half = NONE;
+    }
+    if (reindex(l) != 0)
+        goto Oom;
+    return (int64_t)(l->n - n0);
+
+Oom:
+    (void)snprintf(err, errlen, "%s: out of memory", name);
+Fail:
+    /* All or nothing: drop the file's entries and buffers; the tables never saw them. */
+    l->n = n0;
+    while (l->nbufs > nbufs0)
+        free(l->bufs[--l->nbufs]);
+    return ret;
+}
+
+int64_t jarm__fplist_load(jarm__fplist_t *l, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int64_t ret = -1;
+
+    if (f == NULL) {
+        (void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        size_t got;
+        if (len == cap) {
+            size_t ncap = cap ? 2 * cap : 65536;
+            char *p = realloc(buf, ncap);
+            if (p == NULL) {
+                (void)snprintf(err, errlen, "%s: out of memory", path);
+                goto Exit;
+            }
+            buf = p;
+            cap = ncap;
+        }
+        got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        (void)snprintf(err, errlen, "%s: read error", path);
+        goto Exit;
+    }
+    ret = jarm__fplist_parse(l, path, buf, len, err, errlen);
+Exit:
+    free(buf);
+    (void)fclose(f);
+    return ret;
+}
+
+static int is_bare_name(const char *s)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+    }
+    return n > 0 && n <= NAME_MAX_LEN;
+}
+
+int64_t jarm__fplist_load_spec(jarm__fplist_t *l, const char *spec, const char *dirs, char *err,
+                               size_t errlen)
+{
+    if (is_bare_name(spec) && dirs != NULL) {
+        const char *d = dirs;
+        while (*d != '\0') {
+            const char *colon = strchr(d, ':');
+            size_t dl = colon ? (size_t)(colon - d) : strlen(d);
+            char path[4096];
+            int pl = snprintf(path, sizeof(path), "%.*s/%s.tsv", (int)dl, d, spec);
+            if (dl > 0 && pl > 0 && (size_t)pl < sizeof(path) && access(path, F_OK) == 0)
+                return jarm__fplist_load(l, path, err, errlen);
+            d += dl + (colon != NULL);
+        }
+        if (access(spec, F_OK) != 0) {
+            (void)snprintf(err, errlen, "%s: no such list file, and no bundled list %s.tsv in %s",
+                           spec, spec, dirs[0] != '\0' ? dirs : "(no directory)");
+            return -1;
+        }
+    }
+    return jarm__fplist_load(l, spec, err, errlen);
+}
+
+/* Labels deduplicated exactly up to this many per match; beyond, counted as they come. */
+#define SEEN_MAX 256
+
+typedef struct seen_s {
+    const char *label[SEEN_MAX];
+    size_t n;
+} seen_t;
+
+/* Record label; returns 1 if it is new (or cannot be checked any more), 0 if seen before. */
+static int seen_add(seen_t *s, const char *label)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->label[i] == label || strcmp(s->label[i], label) == 0)
+            return 0;
+    if (s->n < SEEN_MAX)
+        s->label[s->n++] = label;
+    return 1;
+}
+
+size_t jarm__fplist_match(const jarm__fplist_t *l, const char *fp, size_t len, const char **exact,
+                          size_t *nexact, const char **prefix, size_t *nprefix, size_t cap)
+{
+    char q[JARM__FPLIST_FULL];
+    seen_t seen;
+    size_t found = 0, ne = 0, np = 0;
+
+    seen.n = 0;
+    if (nexact != NULL)
+        *nexact = 0;
+    if (nprefix != NULL)
+        *nprefix = 0;
+    if (l->n == 0 || (len != JARM__FPLIST_FULL && len != JARM__FPLIST_HALF))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        q[i] = lower(fp[i]);
+
+    /* Exact labels first, so that a label with an exact entry is never also a prefix one. */
+    if (len == JARM__FPLIST_FULL && memcmp(q, zeros, JARM__FPLIST_FULL) != 0) {
+        const jarm__fpslot_t *s = slot_find(l, l->full, l->full_mask,
+                                            hash_bytes(q, JARM__FPLIST_FULL), q, JARM__FPLIST_FULL);
+        for (uint32_t i = s->head; i != NONE; i = l->v[i].next_full) {
+            if (!seen_add(&seen, l->v[i].label))
+                continue;
+            found++;
+            if (exact != NULL && ne < cap)
+                exact[ne++] = l->v[i].label;
+        }
+    }
+    if (memcmp(q, zeros, JARM__FPLIST_HALF) != 0) {
+        const jarm__fpslot_t *s = slot_find(l, l->half, l->half_mask,
+                                            hash_bytes(q, JARM__FPLIST_HALF), q, JARM__FPLIST_HALF);
+        for (uint32_t i = s->head; i != NONE; i = l->v[i].next_half) {
+            const jarm__fpentry_t *e = &l->v[i];
+            if (len == JARM__FPLIST_FULL && e->len == JARM__FPLIST_FULL &&
+                memcmp(e->fp, q, JARM__FPLIST_FULL) == 0)
+                continue; /* an exact match, reported above */
+            if (!seen_add(&seen, e->label))
+                continue;
+            found++;
+            if (prefix != NULL && np < cap)
+                prefix[np++] = e->label;
+        }
+    }
+    if (nexact != NULL)
+        *nexact = ne;
+    if (nprefix != NULL)
+        *nprefix = np;
+    return found;
+}
