@@ -11,8 +11,9 @@
  * is kept at most half full and grown by doubling.
  *
  * A file is added all or nothing: on a bad line the records and arena bytes of the file
- * are cut off again and the table is rebuilt from the records that remain (records carry
- * everything needed for that, and errors are rare, so the rebuild is the simple way).
+ * are cut off again and the table is emptied and relinked from the records that remain, in
+ * place (records carry everything needed for that, and errors are rare, so relinking is the
+ * simple way, and it cannot fail).
  *
  * The JSON reader is the minimum that is still correct for any valid JSON object: it
  * decodes the strings it keeps (escapes and \u surrogate pairs to UTF-8), reads integers

@@ -9,7 +9,9 @@
 
 #include <uv.h>
 
+#include "baseline.h"
 #include "blocklist.h"
+#include "fplist.h"
 #include "cli/cli.h"
 #include "input.h"
 #include "output.h"
@@ -44,6 +46,12 @@ typedef struct app_s {
     void *row_data;
     char err[256];
     jarm__proxy_t proxy;
+
+    /* --match, --baseline */
+    jarm__fplist_t fplist;
+    jarm__baseline_t baseline;
+    int fplist_on, baseline_on;
+    uint64_t baseline_count[3]; /* new, same, changed */
 
     /* feed.c: input lines in order, each expanded over ports/addresses/a range. */
     struct jarm__entry_s *head, *tail, *next_submit, *free_entries;
@@ -84,6 +92,8 @@ int jarm__feed_pull(jarm__scan_t *s, jarm__target_t *t);
 void jarm__feed_complete(app_t *app, uint64_t seq);
 /* Write the --resume checkpoint now (no-op without --resume). Returns 0 or errno. */
 int jarm__feed_checkpoint(app_t *app);
+/* Add the --match / --baseline fields to the NDJSON row of t in b. */
+void jarm__feed_annotate(app_t *app, jarm__buf_t *b, const jarm__target_t *t);
 /* Release the queue, the blocklist, the resume state. */
 void jarm__feed_free(app_t *app);
 

@@ -37,6 +37,9 @@ typedef struct jarm__cli_opts_s {
     int allow_reserved, force, dry_run;
     const char *resume;
     const char *proxy; /* --proxy socks5://[user:pass@]host:port, as given */
+    char **matches;    /* --match FILE|NAME, repeatable */
+    int nmatches;
+    const char *baseline; /* --baseline FILE */
     int quiet, help, version;
 } jarm__cli_opts_t;
 

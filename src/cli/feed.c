@@ -706,7 +706,64 @@ int jarm__feed_init(app_t *app, char *msg, size_t msglen)
             snprintf(msg, msglen, "%s", err);
             return -1;
         }
+    if (o->nmatches > 0) {
+        jarm__fplist_init(&app->fplist);
+        app->fplist_on = 1;
+        for (int i = 0; i < o->nmatches; i++)
+            if (jarm__fplist_load_spec(&app->fplist, o->matches[i], JARM_FINGERPRINT_DIRS, err,
+                                       sizeof(err)) < 0) {
+                snprintf(msg, msglen, "--match: %s", err);
+                return -1;
+            }
+    }
+    if (o->baseline != NULL) {
+        jarm__baseline_init(&app->baseline);
+        app->baseline_on = 1;
+        if (jarm__baseline_load(&app->baseline, o->baseline, err, sizeof(err)) < 0) {
+            snprintf(msg, msglen, "--baseline: %s", err);
+            return -1;
+        }
+    }
     return 0;
+}
+
+/* Add match, match_prefix, baseline and baseline_jarm to the NDJSON row of t in b. */
+void jarm__feed_annotate(app_t *app, jarm__buf_t *b, const jarm__target_t *t)
+{
+    size_t fl = strlen(t->jarm);
+
+    if ((!app->fplist_on && !app->baseline_on) || app->opts.format != JARM__FMT_NDJSON ||
+        b->len < 2 || b->p[b->len - 2] != '}')
+        return;
+    b->len -= 2; /* reopen the object: "}\n" */
+    if (app->fplist_on) {
+        const char *labels[64];
+        size_t nexact = 0, nprefix = 0;
+        jarm__fplist_match(&app->fplist, t->jarm, fl, labels, &nexact, labels + 32, &nprefix, 32);
+        for (int pass = 0; pass < 2; pass++) {
+            size_t n = pass ? nprefix : nexact;
+            const char **l = pass ? labels + 32 : labels;
+            jarm__buf_puts(b, pass ? ",\"match_prefix\":[" : ",\"match\":[");
+            for (size_t i = 0; i < n; i++) {
+                if (i)
+                    jarm__buf_put(b, ",", 1);
+                jarm__buf_json_str(b, l[i], strlen(l[i]));
+            }
+            jarm__buf_put(b, "]", 1);
+        }
+    }
+    if (app->baseline_on) {
+        const char *old = NULL;
+        jarm__baseline_verdict_t v =
+            jarm__baseline_check(&app->baseline, t->host, t->host_len, t->port, t->jarm, fl, &old);
+        app->baseline_count[v]++;
+        jarm__buf_printf(b, ",\"baseline\":\"%s\"", jarm__baseline_verdict_name(v));
+        if (v == JARM__BASELINE_CHANGED && old != NULL) {
+            jarm__buf_puts(b, ",\"baseline_jarm\":");
+            jarm__buf_json_str(b, old, strlen(old));
+        }
+    }
+    jarm__buf_puts(b, "}\n");
 }
 
 void jarm__feed_free(app_t *app)
@@ -720,6 +777,10 @@ void jarm__feed_free(app_t *app)
     }
     if (app->blocklist_on)
         jarm__blocklist_free(&app->blocklist);
+    if (app->fplist_on)
+        jarm__fplist_free(&app->fplist);
+    if (app->baseline_on)
+        jarm__baseline_free(&app->baseline);
     free(app->ring);
     free(app->resume_done);
 }

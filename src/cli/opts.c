@@ -30,6 +30,8 @@ enum {
     OPT_DRY_RUN,
     OPT_RESUME,
     OPT_PROXY,
+    OPT_MATCH,
+    OPT_BASELINE,
 };
 
 static const struct option long_opts[] = {
@@ -56,6 +58,8 @@ static const struct option long_opts[] = {
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"resume", required_argument, NULL, OPT_RESUME},
     {"proxy", required_argument, NULL, OPT_PROXY},
+    {"match", required_argument, NULL, OPT_MATCH},
+    {"baseline", required_argument, NULL, OPT_BASELINE},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -139,6 +143,18 @@ const char *const jarm__cli_help[] = {
     "      --resume FILE       keep a checkpoint in FILE (every second and on stop); run\n"
     "                          again with the same arguments and FILE to continue where\n"
     "                          the last run stopped, without repeats or holes (-o appends)\n"
+    "\n",
+    "Comparing (NDJSON rows get the fields named):\n"
+    "      --match LIST        label rows with known fingerprints: a TSV file or a bundled\n"
+    "                          list by name (c2: the reference's C2 table; servers: server\n"
+    "                          software measured on Debian 12); repeatable. 'match' holds\n"
+    "                          the labels of exact matches, 'match_prefix' those sharing\n"
+    "                          the 30-character cipher/version half. A fingerprint names a\n"
+    "                          TLS stack and configuration, not an application.\n"
+    "      --baseline FILE     compare with an earlier scan (its NDJSON output, or lines\n"
+    "                          'host[:port] fingerprint'): 'baseline' is same, changed\n"
+    "                          (with 'baseline_jarm', the old one) or new; the summary\n"
+    "                          counts them\n"
     "\n",
     "Other:\n"
     "  -q, --quiet             no progress line, summary or warnings on standard error\n"
@@ -231,7 +247,8 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
     o->shard_n = 1;
     o->files = calloc((size_t)argc + 1, sizeof(char *));
     o->blocklists = calloc((size_t)argc + 1, sizeof(char *));
-    if (o->files == NULL || o->blocklists == NULL)
+    o->matches = calloc((size_t)argc + 1, sizeof(char *));
+    if (o->files == NULL || o->blocklists == NULL || o->matches == NULL)
         USAGE("out of memory");
 
     opterr = 0;
@@ -341,6 +358,12 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
         case OPT_RESUME:
             o->resume = optarg;
             break;
+        case OPT_MATCH:
+            o->matches[o->nmatches++] = optarg;
+            break;
+        case OPT_BASELINE:
+            o->baseline = optarg;
+            break;
         case OPT_PROXY:
             if (strncmp(optarg, "socks5://", 9) != 0 && strncmp(optarg, "socks5h://", 10) != 0)
                 USAGE("bad --proxy '%s' (socks5://[user:pass@]host:port)", optarg);
@@ -378,4 +401,6 @@ void jarm__cli_opts_free(jarm__cli_opts_t *o)
     o->files = NULL;
     free(o->blocklists);
     o->blocklists = NULL;
+    free(o->matches);
+    o->matches = NULL;
 }

@@ -85,6 +85,7 @@ static void on_result(jarm__scan_t *s, jarm__target_t *t)
 {
     app_t *app = s->data;
     jarm__row_target(&app->row, app->opts.format, t, jarm__wall_ms());
+    jarm__feed_annotate(app, &app->row, t);
     jarm__app_emit(app);
     jarm__feed_complete(app, t->seq);
 }
@@ -118,6 +119,11 @@ static void print_progress(app_t *app, int final)
             (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] + st->by_status[JARM__T_ERROR]),
             (unsigned long long)app->bad_rows, (unsigned long long)app->seed,
             (unsigned long long)app->ranges_blocked);
+        if (app->baseline_on)
+            fprintf(stderr, "jarmsweep: baseline: %llu same, %llu changed, %llu new\n",
+                    (unsigned long long)app->baseline_count[JARM__BASELINE_SAME],
+                    (unsigned long long)app->baseline_count[JARM__BASELINE_CHANGED],
+                    (unsigned long long)app->baseline_count[JARM__BASELINE_NEW]);
         return;
     }
     fprintf(stderr, "\r\033[K%llu done, %u targets / %u connections in flight, %.0f targets/s",
