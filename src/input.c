@@ -188,11 +188,15 @@ void jarm__input_close(jarm__input_t *in)
         eof = in->eof;
         pthread_mutex_unlock(&in->mu);
         /* A reader blocked in getline on a pipe only returns when the writer does; on a
-         * graceful stop we do not wait for it (nor free what it uses): the process exits. */
-        if (eof)
+         * graceful stop of the command line we do not wait for it (nor free what it uses):
+         * the process exits. The library's next() is the caller's, and the caller frees
+         * everything after jarm_scan returns: wait for it to come back. */
+        if (eof || in->next != NULL) {
             pthread_join(in->thread, NULL);
-        else
+            eof = 1;
+        } else {
             pthread_detach(in->thread);
+        }
         uv_close((uv_handle_t *)&in->async, NULL);
         in->started = 0;
         if (!eof)
