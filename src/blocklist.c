@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 
 #include "blocklist.h"
+#include "util.h"
 
 /* ::ffff:0:0/96, the IPv4-mapped addresses. */
 #define MAPPED_LO 0x0000ffff00000000u
@@ -294,40 +295,14 @@ Exit:
 int64_t jarm__blocklist_load(jarm__blocklist_t *bl, const char *path, int allow, char *err,
                              size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int64_t ret = -1;
+    char *buf;
+    size_t len;
+    int64_t ret;
 
-    if (f == NULL) {
-        (void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    if (jarm__read_file(path, &buf, &len, err, errlen) != 0)
         return -1;
-    }
-    for (;;) {
-        size_t got;
-        if (len == cap) {
-            size_t ncap = cap ? 2 * cap : 65536;
-            char *p = realloc(buf, ncap);
-            if (p == NULL) {
-                (void)snprintf(err, errlen, "%s: out of memory", path);
-                goto Exit;
-            }
-            buf = p;
-            cap = ncap;
-        }
-        got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        (void)snprintf(err, errlen, "%s: read error", path);
-        goto Exit;
-    }
     ret = jarm__blocklist_parse(bl, path, buf, len, allow, err, errlen);
-Exit:
     free(buf);
-    (void)fclose(f);
     return ret;
 }
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fplist.h"
+#include "util.h"
 
 #define NONE UINT32_MAX
 
@@ -357,40 +358,14 @@ Fail:
 
 int64_t jarm__fplist_load(jarm__fplist_t *l, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int64_t ret = -1;
+    char *buf;
+    size_t len;
+    int64_t ret;
 
-    if (f == NULL) {
-        (void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    if (jarm__read_file(path, &buf, &len, err, errlen) != 0)
         return -1;
-    }
-    for (;;) {
-        size_t got;
-        if (len == cap) {
-            size_t ncap = cap ? 2 * cap : 65536;
-            char *p = realloc(buf, ncap);
-            if (p == NULL) {
-                (void)snprintf(err, errlen, "%s: out of memory", path);
-                goto Exit;
-            }
-            buf = p;
-            cap = ncap;
-        }
-        got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        (void)snprintf(err, errlen, "%s: read error", path);
-        goto Exit;
-    }
     ret = jarm__fplist_parse(l, path, buf, len, err, errlen);
-Exit:
     free(buf);
-    (void)fclose(f);
     return ret;
 }
 
