@@ -273,6 +273,40 @@ JARM_API int jarm_scan(const jarm_scan_opts_t *opts, jarm_next_fn next, void *ne
                        jarm_row_fn row, void *row_data, char *err, size_t errlen);
 
 /*
+ * The same scan on a libuv loop the caller runs (libuv-shaped: the caller owns the loop; the
+ * scanner owns everything it creates and has released it when close_cb runs):
+ *
+ *   jarm_scanner_init(loop, &sc, &opts);
+ *   jarm_scanner_start(sc, row, data, done);   rows arrive from the loop as targets finish
+ *   jarm_scanner_add(sc, "192.0.2.1:443");     any number of times, on the loop's thread
+ *   jarm_scanner_end(sc);                      no more targets: done() runs after the last row
+ *   jarm_scanner_close(sc, close_cb);          after done (or earlier: stops, then closes)
+ *
+ * loop is a uv_loop_t *. All calls on the loop's thread.
+ */
+struct uv_loop_s;
+typedef struct jarm_scanner_s jarm_scanner_t;
+typedef void (*jarm_scanner_cb)(jarm_scanner_t *sc, void *data);
+
+/* Returns 0 or JARM_EINVAL (bad options: message in err if not NULL). */
+JARM_API int jarm_scanner_init(struct uv_loop_s *loop, jarm_scanner_t **sc,
+                               const jarm_scan_opts_t *opts, char *err, size_t errlen);
+/* Start: row() gets every row (returning non-zero stops the scan); done() runs once every
+ * added target has its row after jarm_scanner_end (or after a stop). Returns 0 or an error. */
+JARM_API int jarm_scanner_start(jarm_scanner_t *sc, jarm_row_fn row, jarm_scanner_cb done,
+                                void *data);
+/* Queue a target (command-line syntax). Returns 0, JARM_EAGAIN when 1,024 targets are already
+ * waiting (add more from a later row callback), or JARM_EINVAL (not started, or ended). */
+JARM_API int jarm_scanner_add(jarm_scanner_t *sc, const char *target);
+/* No more targets. */
+JARM_API void jarm_scanner_end(jarm_scanner_t *sc);
+/* Stop early: no new targets; those in flight finish (at most one timeout), then done(). */
+JARM_API void jarm_scanner_stop(jarm_scanner_t *sc);
+/* Release the scanner; close_cb (may be NULL) runs once everything is freed. Before done()
+ * this stops the scan first. sc must not be used afterwards. */
+JARM_API void jarm_scanner_close(jarm_scanner_t *sc, jarm_scanner_cb close_cb);
+
+/*
  * Fingerprint one target (command-line syntax; port 443 when it has none) on a private loop
  * and write its NDJSON row to out (NUL-terminated). Returns the row length, or a negative
  * error (JARM_ENOBUFS: cap too small; 8192 suffices unless ALPN values are huge).

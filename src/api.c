@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "cli/app.h"
 #include "jarm.h"
 
@@ -127,4 +129,120 @@ int jarm_fingerprint_row(const char *target, double timeout, const char *sni, ch
     if ((r = jarm_scan(&opts, one_next, &o, one_row, &o, NULL, 0)) != 0)
         return r;
     return o.len;
+}
+
+/* ---- on the caller's loop ---- */
+
+struct jarm_scanner_s {
+    app_t *app;
+    jarm_scanner_cb done, close_cb;
+    void *data;
+    int started, done_called, handles_closed, close_requested;
+};
+
+static void scanner_free(jarm_scanner_t *sc)
+{
+    jarm_scanner_cb cb = sc->close_cb;
+    void *data = sc->data;
+    if (sc->started)
+        jarm__run_finish(sc->app);
+    free(sc->app);
+    free(sc);
+    if (cb != NULL)
+        cb(NULL, data);
+}
+
+static void scanner_done(app_t *app)
+{
+    jarm_scanner_t *sc = app->api;
+    sc->done_called = 1;
+    if (sc->done != NULL)
+        sc->done(sc, sc->data);
+}
+
+static void scanner_closed(app_t *app)
+{
+    jarm_scanner_t *sc = app->api;
+    sc->handles_closed = 1;
+    if (sc->close_requested)
+        scanner_free(sc);
+}
+
+int jarm_scanner_init(struct uv_loop_s *loop, jarm_scanner_t **out, const jarm_scan_opts_t *opts,
+                      char *err, size_t errlen)
+{
+    jarm_scanner_t *sc;
+    int r;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (loop == NULL || out == NULL)
+        return JARM_EINVAL;
+    if ((sc = calloc(1, sizeof(*sc))) == NULL || (sc->app = calloc(1, sizeof(*sc->app))) == NULL) {
+        free(sc);
+        return JARM_ENOBUFS;
+    }
+    if ((r = set_opts(sc->app, opts, err, errlen)) != 0) {
+        free(sc->app);
+        free(sc);
+        return r;
+    }
+    sc->app->lib = 1;
+    sc->app->lp = loop;
+    sc->app->input.manual = 1;
+    sc->app->api = sc;
+    sc->app->done_cb = scanner_done;
+    sc->app->closed_cb = scanner_closed;
+    *out = sc;
+    return 0;
+}
+
+int jarm_scanner_start(jarm_scanner_t *sc, jarm_row_fn row, jarm_scanner_cb done, void *data)
+{
+    if (sc == NULL || row == NULL || sc->started)
+        return JARM_EINVAL;
+    sc->app->row_cb = row;
+    sc->app->row_data = data;
+    sc->done = done;
+    sc->data = data;
+    sc->started = 1;
+    if (jarm__run_start(sc->app) != 0) {
+        sc->started = 0; /* nothing runs; close frees what was set up */
+        return JARM_EINVAL;
+    }
+    return 0;
+}
+
+int jarm_scanner_add(jarm_scanner_t *sc, const char *target)
+{
+    if (sc == NULL || target == NULL || !sc->started)
+        return JARM_EINVAL;
+    return jarm__input_add(&sc->app->input, target, strlen(target));
+}
+
+void jarm_scanner_end(jarm_scanner_t *sc)
+{
+    if (sc != NULL && sc->started)
+        jarm__input_end(&sc->app->input);
+}
+
+void jarm_scanner_stop(jarm_scanner_t *sc)
+{
+    if (sc == NULL || !sc->started || sc->done_called)
+        return;
+    jarm__input_stop(&sc->app->input);
+    jarm__scan_stop(sc->app->scan);
+}
+
+void jarm_scanner_close(jarm_scanner_t *sc, jarm_scanner_cb close_cb)
+{
+    if (sc == NULL)
+        return;
+    sc->close_cb = close_cb;
+    sc->close_requested = 1;
+    if (!sc->started || sc->handles_closed) {
+        scanner_free(sc);
+        return;
+    }
+    jarm_scanner_stop(sc); /* the handles close after done(); scanner_closed frees */
 }

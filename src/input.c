@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "input.h"
+#include "jarm.h"
 
 int jarm__input_open(jarm__input_t *in, char *msg, size_t msglen)
 {
@@ -144,9 +145,14 @@ int jarm__input_start(jarm__input_t *in, uv_loop_t *loop, void (*wake_cb)(void *
     if ((r = uv_async_init(loop, &in->async, on_async)) != 0)
         return r;
     in->async.data = in;
-    if ((r = pthread_create(&in->thread, NULL, reader_main, in)) != 0)
-        return -r;
     in->started = 1;
+    if (in->manual)
+        return 0;
+    if ((r = pthread_create(&in->thread, NULL, reader_main, in)) != 0) {
+        in->started = 0;
+        return -r;
+    }
+    in->thread_on = 1;
     return 0;
 }
 
@@ -178,7 +184,47 @@ void jarm__input_stop(jarm__input_t *in)
     pthread_mutex_unlock(&in->mu);
 }
 
-void jarm__input_close(jarm__input_t *in)
+static void on_async_closed(uv_handle_t *h)
+{
+    jarm__input_t *in = h->data;
+    if (in->close_cb != NULL)
+        in->close_cb(in);
+}
+
+int jarm__input_add(jarm__input_t *in, const char *s, size_t len)
+{
+    jarm__line_t *l;
+    int wake;
+
+    pthread_mutex_lock(&in->mu);
+    if (in->count == JARM__INPUT_RING || in->eof || in->stop) {
+        int full = in->count == JARM__INPUT_RING && !in->eof && !in->stop;
+        pthread_mutex_unlock(&in->mu);
+        return full ? JARM_EAGAIN : JARM_EINVAL;
+    }
+    l = &in->ring[(in->head + in->count) % JARM__INPUT_RING];
+    l->truncated = len > JARM__LINE_MAX;
+    l->len = l->truncated ? JARM__LINE_MAX : len;
+    memcpy(l->text, s, l->len);
+    l->text[l->len] = '\0';
+    l->source = "add";
+    l->lineno = ++in->manual_no;
+    wake = in->count++ == 0;
+    pthread_mutex_unlock(&in->mu);
+    if (wake)
+        uv_async_send(&in->async);
+    return 0;
+}
+
+void jarm__input_end(jarm__input_t *in)
+{
+    pthread_mutex_lock(&in->mu);
+    in->eof = 1;
+    pthread_mutex_unlock(&in->mu);
+    uv_async_send(&in->async);
+}
+
+void jarm__input_close(jarm__input_t *in, void (*close_cb)(jarm__input_t *in))
 {
     int eof = 1, started = in->started;
 
@@ -191,13 +237,16 @@ void jarm__input_close(jarm__input_t *in)
          * graceful stop of the command line we do not wait for it (nor free what it uses):
          * the process exits. The library's next() is the caller's, and the caller frees
          * everything after jarm_scan returns: wait for it to come back. */
-        if (eof || in->next != NULL) {
+        if (!in->thread_on) {
+            eof = 1;
+        } else if (eof || in->next != NULL) {
             pthread_join(in->thread, NULL);
             eof = 1;
         } else {
             pthread_detach(in->thread);
         }
-        uv_close((uv_handle_t *)&in->async, NULL);
+        in->close_cb = close_cb;
+        uv_close((uv_handle_t *)&in->async, on_async_closed);
         in->started = 0;
         if (!eof)
             return;

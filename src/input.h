@@ -34,6 +34,9 @@ typedef struct jarm__input_s {
     /* After args and files: lines from next(next_data) until it returns NULL (the library). */
     const char *(*next)(void *data);
     void *next_data;
+    int manual; /* lines from jarm__input_add, no thread */
+    uint64_t manual_no;
+    void (*close_cb)(struct jarm__input_s *in);
 
     /* the ring, guarded by mu */
     pthread_mutex_t mu;
@@ -49,7 +52,7 @@ typedef struct jarm__input_s {
     uint64_t bytes_read; /* written by the reader thread, read with __atomic_load_n */
 
     pthread_t thread;
-    int started;
+    int started, thread_on;
     uv_async_t async; /* wakes the loop when lines arrive or input ends */
     void (*wake_cb)(void *data);
     void *wake_data;
@@ -67,7 +70,14 @@ int jarm__input_pop(jarm__input_t *in, jarm__line_t *out);
 /* Stop reading (graceful stop): later pops return -1. */
 void jarm__input_stop(jarm__input_t *in);
 
-/* Join the thread, close files and the async handle (the loop must then run once more). */
-void jarm__input_close(jarm__input_t *in);
+/* Join the thread, close files and the async handle; close_cb (may be NULL) runs when the
+ * handle is closed. */
+void jarm__input_close(jarm__input_t *in, void (*close_cb)(jarm__input_t *in));
+
+/* Manual input (the caller-loop API): no thread; lines come from jarm__input_add on the loop
+ * thread. Returns 0, or JARM_EAGAIN while the ring is full. */
+int jarm__input_add(jarm__input_t *in, const char *s, size_t len);
+/* Manual input: no more lines. */
+void jarm__input_end(jarm__input_t *in);
 
 #endif /* JARM_INPUT_H_ */

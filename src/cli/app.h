@@ -29,7 +29,13 @@ typedef struct jarm__proxy_s {
 
 typedef struct app_s {
     jarm__cli_opts_t opts;
-    uv_loop_t loop;
+    uv_loop_t loop; /* ours, when own_loop */
+    uv_loop_t *lp;  /* the loop the scan runs on: &loop, or the caller's */
+    int own_loop;
+    unsigned handles_closing;
+    void (*done_cb)(struct app_s *app);   /* every target reported (caller-loop API) */
+    void (*closed_cb)(struct app_s *app); /* every handle closed (caller-loop API) */
+    void *api;                            /* the jarm_scanner_t owning this app */
     jarm__scan_t *scan;
     jarm__input_t input;
     jarm__sink_t sink;
@@ -77,8 +83,12 @@ typedef struct app_s {
     uint64_t resume_fp;
 } app_t;
 
-/* Run one scan (run.c); returns the exit code 0, 1 or 2. */
+/* Run one scan (run.c) on its own loop; returns the exit code 0, 1 or 2. */
 int jarm__run(app_t *app);
+/* The same in two halves around a loop that someone else runs (app->lp set): start returns
+ * 0 or an exit code; finish runs once closed_cb has been called. */
+int jarm__run_start(app_t *app);
+int jarm__run_finish(app_t *app);
 
 /* Write the row in app->row to the sink. */
 void jarm__app_emit(app_t *app);

@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 
 #include "cli/app.h"
+#include "internal.h"
 #include "cli/cli.h"
 #include "input.h"
 #include "jarm.h"
@@ -99,7 +100,7 @@ static void on_input(void *data)
 static void print_progress(app_t *app, int final)
 {
     const jarm__scan_stats_t *st = &app->scan->stats;
-    double secs = (double)(uv_now(&app->loop) - app->start_ms) / 1000.0;
+    double secs = (double)(uv_now(app->lp) - app->start_ms) / 1000.0;
     double rate = secs > 0 ? (double)st->targets_done / secs : 0;
 
     if (final) {
@@ -165,6 +166,28 @@ static void on_signal(uv_signal_t *sig, int signum)
     jarm__scan_stop(app->scan);
 }
 
+/* The caller-loop API learns when everything of the scan is closed. */
+static void handle_closed(app_t *app)
+{
+    if (--app->handles_closing == 0 && app->closed_cb != NULL)
+        app->closed_cb(app);
+}
+
+static void on_input_closed(jarm__input_t *in)
+{
+    handle_closed(JARM__CONTAINER_OF(in, app_t, input));
+}
+
+static void on_resolver_closed(jarm__resolver_t *r)
+{
+    handle_closed(JARM__CONTAINER_OF(r, app_t, resolver));
+}
+
+static void on_scan_closed(jarm__scan_t *s)
+{
+    handle_closed(s->data);
+}
+
 static void on_done(jarm__scan_t *s)
 {
     app_t *app = s->data;
@@ -174,11 +197,16 @@ static void on_done(jarm__scan_t *s)
         uv_close((uv_handle_t *)&app->sigterm, NULL);
         uv_close((uv_handle_t *)&app->progress, NULL);
     }
-    jarm__input_close(&app->input);
     app->closing = 1;
+    app->handles_closing = 3; /* the input's async, the resolver, the engine */
+    jarm__input_close(&app->input, on_input_closed);
     if (app->resolver_on)
-        jarm__resolver_close(&app->resolver, NULL);
-    jarm__scan_close(s, NULL);
+        jarm__resolver_close(&app->resolver, on_resolver_closed);
+    else
+        app->handles_closing--;
+    jarm__scan_close(s, on_scan_closed);
+    if (app->done_cb != NULL)
+        app->done_cb(app);
 }
 
 static int proxy_parse(const char *url, jarm__proxy_t *p, char *msg, size_t msglen)
@@ -273,11 +301,11 @@ static void fit_concurrency(app_t *app)
  * Returns the process exit code: 0 done, 1 runtime failure, 2 usage error (message on
  * stderr, or in app->err for the library).
  */
-int jarm__run(app_t *app)
+int jarm__run_start(app_t *app)
 {
     jarm__scan_opts_t so;
     char msg[512];
-    int r, ret = 0;
+    int r;
 
     if (!app->lib)
         signal(SIGPIPE, SIG_IGN);
@@ -288,12 +316,12 @@ int jarm__run(app_t *app)
     app->input.nfiles = app->opts.nfiles;
     if (jarm__input_open(&app->input, msg, sizeof(msg)) != 0) {
         say(app, "%s", msg);
-        jarm__input_close(&app->input);
+        jarm__input_close(&app->input, NULL);
         return 2;
     }
     if (jarm__feed_init(app, msg, sizeof(msg)) != 0) {
         say(app, "%s", msg);
-        jarm__input_close(&app->input);
+        jarm__input_close(&app->input, NULL);
         jarm__feed_free(app);
         return 2;
     }
@@ -305,7 +333,7 @@ int jarm__run(app_t *app)
                  O_WRONLY | O_CREAT | O_CLOEXEC | (app->opts.resume ? O_APPEND : O_TRUNC), 0644);
         if (app->sink.fd < 0) {
             say(app, "%s: %s", app->opts.output, strerror(errno));
-            jarm__input_close(&app->input);
+            jarm__input_close(&app->input, NULL);
             return 1;
         }
     }
@@ -335,16 +363,23 @@ int jarm__run(app_t *app)
     }
 
     app->scan = malloc(sizeof(*app->scan));
-    if (app->scan == NULL || uv_loop_init(&app->loop) != 0) {
+    if (app->lp == NULL) { /* the command line and jarm_scan: a loop of our own */
+        if (app->scan == NULL || uv_loop_init(&app->loop) != 0) {
+            say(app, "out of memory");
+            return 1;
+        }
+        app->lp = &app->loop;
+        app->own_loop = 1;
+    } else if (app->scan == NULL) {
         say(app, "out of memory");
         return 1;
     }
-    if ((r = jarm__scan_init(&app->loop, app->scan, &so)) != 0) {
+    if ((r = jarm__scan_init(app->lp, app->scan, &so)) != 0) {
         say(app, "cannot start the engine: %s", jarm_strerror(r));
         return 1;
     }
     app->scan->data = app;
-    app->start_ms = uv_now(&app->loop);
+    app->start_ms = uv_now(app->lp);
     {
         jarm__resolver_opts_t ro = {0};
         ro.servers = app->opts.resolvers;
@@ -352,7 +387,7 @@ int jarm__run(app_t *app)
         ro.max_outstanding = app->opts.dns_concurrency;
         ro.timeout_ms = app->opts.dns_timeout_ms;
         ro.tries = app->opts.dns_tries;
-        if ((r = jarm__resolver_init(&app->resolver, &app->loop, &ro)) != 0) {
+        if ((r = jarm__resolver_init(&app->resolver, app->lp, &ro)) != 0) {
             const char *why = jarm__resolver_error(&app->resolver);
             say(app, "%s", why && *why ? why : "cannot start the resolver");
             return app->opts.resolvers ? 2 : 1;
@@ -361,24 +396,30 @@ int jarm__run(app_t *app)
     }
 
     if (!app->lib) {
-        uv_signal_init(&app->loop, &app->sigint);
-        uv_signal_init(&app->loop, &app->sigterm);
+        uv_signal_init(app->lp, &app->sigint);
+        uv_signal_init(app->lp, &app->sigterm);
         app->sigint.data = app->sigterm.data = app;
         uv_signal_start(&app->sigint, on_signal, SIGINT);
         uv_signal_start(&app->sigterm, on_signal, SIGTERM);
-        uv_timer_init(&app->loop, &app->progress);
+        uv_timer_init(app->lp, &app->progress);
         app->progress.data = app;
         app->progress_on = !app->opts.quiet && isatty(STDERR_FILENO);
         uv_timer_start(&app->progress, on_progress, 1000, 1000);
         uv_unref((uv_handle_t *)&app->progress);
     }
 
-    if ((r = jarm__input_start(&app->input, &app->loop, on_input, app)) != 0) {
+    if ((r = jarm__input_start(&app->input, app->lp, on_input, app)) != 0) {
         say(app, "cannot read input: %s", jarm_strerror(r));
         return 1;
     }
     jarm__scan_start(app->scan, jarm__feed_pull, on_result, on_done);
-    uv_run(&app->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+/* After the loop has closed every handle of the scan: flush, checkpoint, summary, free. */
+int jarm__run_finish(app_t *app)
+{
+    int r, ret = 0;
 
     if (app->input.error[0] != '\0') {
         say(app, "%s", app->input.error);
@@ -402,8 +443,7 @@ int jarm__run(app_t *app)
         say(app, "%s: %s", app->opts.output, strerror(errno));
         ret = 1;
     }
-    r = uv_loop_close(&app->loop);
-    if (r != 0) {
+    if (app->own_loop && (r = uv_loop_close(&app->loop)) != 0) {
         /* Every handle must be closed by now; a leak here is a bug worth failing on. */
         say(app, "internal error: loop not empty at exit (%s)", uv_strerror(r));
         ret = 1;
@@ -412,5 +452,15 @@ int jarm__run(app_t *app)
     jarm__buf_free(&app->row);
     jarm__buf_free(&app->sink.buf);
     free(app->scan);
+    app->scan = NULL;
     return ret;
+}
+
+int jarm__run(app_t *app)
+{
+    int r = jarm__run_start(app);
+    if (r != 0)
+        return r;
+    uv_run(app->lp, UV_RUN_DEFAULT);
+    return jarm__run_finish(app);
 }

@@ -107,7 +107,8 @@ def main():
             with open(a.header) as f:
                 api = set(re.findall(r"JARM_API\b[^;(]*?\b(jarm_\w+)\s*\(", f.read()))
             # The scanning calls live in libjarmsweep (the engine), not in the pure libjarm.
-            api -= {"jarm_scan", "jarm_fingerprint_row"}
+            api = {n for n in api if not (n in ("jarm_scan", "jarm_fingerprint_row")
+                                          or n.startswith("jarm_scanner_"))}
             r = sh([nm, "-D", "--defined-only", so])
             syms = {l.split()[-1] for l in r.stdout.splitlines()
                     if len(l.split()) == 3 and l.split()[1] in "TDBRVWiu"}
