@@ -19,6 +19,9 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "internal.h"
 #include "jarm.h"
@@ -202,6 +205,25 @@ int jarm_raw_join(const char *const probes[JARM_PROBES], const size_t lens[JARM_
     return 0;
 }
 
+/* Offset of the first '|' or ',' in s[0..n), or n. Sixteen bytes at a time where SSE2 is. */
+static size_t next_sep(const char *s, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i bar = _mm_set1_epi8('|'), comma = _mm_set1_epi8(',');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, bar), _mm_cmpeq_epi8(v, comma)));
+        if (m != 0)
+            return i + (size_t)__builtin_ctz((unsigned)m);
+    }
+#endif
+    for (; i < n; i++)
+        if (s[i] == '|' || s[i] == ',')
+            return i;
+    return n;
+}
+
 static EVP_MD *sha256_md;
 static pthread_key_t sha256_key;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
@@ -283,16 +305,16 @@ int jarm_fuzzy_hash(const char *raw, size_t raw_len, char *out, size_t cap, size
         unsigned k = 0;
         int last;
 
-        while (i < raw_len && raw[i] != ',') {
-            if (raw[i] == '|') {
-                if (k < 4) {
-                    f[k] = raw + start;
-                    fl[k] = i - start;
-                }
-                k++;
-                start = i + 1;
+        for (;;) {
+            i += next_sep(raw + i, raw_len - i);
+            if (i >= raw_len || raw[i] == ',')
+                break;
+            if (k < 4) { /* a '|' */
+                f[k] = raw + start;
+                fl[k] = i - start;
             }
-            i++;
+            k++;
+            start = ++i;
         }
         if (k < 4) {
             f[k] = raw + start;
