@@ -38,6 +38,7 @@
 #include <uv.h>
 
 #include "resolver.h"
+#include "../tests/helpers/dnsprobe.h"
 
 static pid_t dns_pid = -1;
 static char tmpdir[256], hosts_path[300], log_path[300], pid_path[300];
@@ -52,84 +53,13 @@ static void addr_of(unsigned i, char *buf, size_t cap)
     (void)snprintf(buf, cap, "127.%u.%u.%u", 16 + (i >> 16), (i >> 8) & 255, i & 255);
 }
 
-static int free_port(void)
-{
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-    int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (u >= 0 && t >= 0 && bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-        getsockname(u, (struct sockaddr *)&sin, &len) == 0 &&
-        bind(t, (struct sockaddr *)&sin, sizeof(sin)) == 0)
-        port = ntohs(sin.sin_port);
-    if (u >= 0)
-        close(u);
-    if (t >= 0)
-        close(t);
-    return port;
-}
-
-/* Write name in DNS wire format (length-prefixed labels, a zero byte) to out; the length. */
-static size_t encode_name(const char *name, uint8_t *out)
-{
-    size_t n = 1, lenpos = 0;
-
-    for (; *name != '\0'; name++) {
-        if (*name == '.') {
-            out[lenpos] = (uint8_t)(n - lenpos - 1);
-            lenpos = n++;
-        } else {
-            out[n++] = (uint8_t)*name;
-        }
-    }
-    out[lenpos] = (uint8_t)(n - lenpos - 1);
-    out[n++] = 0;
-    return n;
-}
-
-/* Nonzero when the server on port answers the first bench name with an address. */
-static int dns_ready(int port)
-{
-    uint8_t q[128] = {0x4a, 0x52, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}, buf[512];
-    char name[64];
-    struct sockaddr_in sin;
-    struct timeval tv = {0, 50000};
-    size_t len = 12;
-    ssize_t n;
-    int fd, ready = 0;
-
-    name_of(0, name, sizeof(name));
-    len += encode_name(name, q + len);
-    q[len++] = 0; /* type A */
-    q[len++] = 1;
-    q[len++] = 0; /* class IN */
-    q[len++] = 1;
-    if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
-        return 0;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = htons((uint16_t)port);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (sendto(fd, q, len, 0, (struct sockaddr *)&sin, sizeof(sin)) == (ssize_t)len) {
-        n = recv(fd, buf, sizeof(buf), 0);
-        ready = n >= 12 && buf[0] == 0x4a && buf[1] == 0x52 && (buf[2] & 0x80) &&
-                (buf[3] & 0x0f) == 0 && (buf[6] | buf[7]) != 0;
-    }
-    close(fd);
-    return ready;
-}
-
 static int start_dnsmasq(const char *prog)
 {
     int attempt, i;
 
     for (attempt = 0; attempt < 5; attempt++) {
         char port_arg[32], hosts_arg[320], pid_arg[320];
-        int port = free_port(), status;
+        int port = dnsprobe_free_port(), status;
         pid_t pid;
 
         if (port == 0)
@@ -159,7 +89,9 @@ static int start_dnsmasq(const char *prog)
                 dns_pid = -1;
                 break;
             }
-            if (dns_ready(port))
+            char first[64];
+            name_of(0, first, sizeof(first));
+            if (dnsprobe_ready(port, first))
                 return port;
             usleep(10000);
         }

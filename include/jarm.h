@@ -3,14 +3,15 @@
  *
  * JARM fingerprints a TLS server by sending it ten crafted ClientHellos, one per TCP
  * connection, turning each reply into a "probe string" and hashing the ten strings into a
- * 62-character fingerprint. This header is the pure part of the library: it builds the
- * probes, parses replies and computes fingerprints, with no I/O and no global state. Every
- * result equals what the reference implementation (Salesforce jarm.py, "JARM version 1.0",
- * commit e00ad79) produces for the same bytes, quirk for quirk; where the reference crashes
- * the library does what the specification recommends (documented at each function).
+ * 62-character fingerprint. The first part of this header is libjarm, the pure core: it
+ * builds the probes, parses replies and computes fingerprints, with no I/O and no global
+ * state. Every result equals what the reference implementation (Salesforce jarm.py, "JARM
+ * version 1.0", commit e00ad79) produces for the same bytes, quirk for quirk; where the
+ * reference crashes the library does what the specification recommends (documented at each
+ * function). The last part, "Scanning", is libjarmsweep: the engine on libuv and c-ares.
  *
- * Conventions: functions return 0 on success or a negative JARM_E* code; no function
- * allocates memory; every output buffer is owned by the caller; every input pointer is only
+ * Conventions: functions return 0 on success or a negative JARM_E* code; the pure functions
+ * allocate no memory; every output buffer is owned by the caller; every input pointer is only
  * read during the call.
  */
 #ifndef JARM_H_

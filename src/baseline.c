@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 
 #include "baseline.h"
+#include "util.h"
 #include "fplist.h"
 
 #define NONE UINT32_MAX
@@ -77,22 +78,6 @@ static char lower(char c)
     if (c >= 'A' && c <= 'Z')
         return az[c - 'A'];
     return c;
-}
-
-/* s with n bytes, quoted for a message: at most QUOTE_MAX bytes, controls as '?'. */
-static void quote(char *out, size_t cap, const char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && i < QUOTE_MAX && o + 1 < cap; i++) {
-        out[o++] = s[i];
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            out[o - 1] = '?';
-    }
-    if (n > QUOTE_MAX && o + 4 <= cap) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
 }
 
 /*
@@ -286,14 +271,14 @@ static int fail(const line_t *ln, const char *what, const char *q)
 static int bad_fp(const line_t *ln, const char *fp, size_t n)
 {
     char q[QUOTE_MAX + 4];
-    quote(q, sizeof(q), fp, n);
+    jarm__quote(q, sizeof(q), fp, n, QUOTE_MAX, 1);
     return fail(ln, "bad fingerprint", q);
 }
 
 static int bad_target(const line_t *ln, const char *host, size_t n)
 {
     char q[QUOTE_MAX + 4];
-    quote(q, sizeof(q), host, n);
+    jarm__quote(q, sizeof(q), host, n, QUOTE_MAX, 1);
     return fail(ln, "bad target", q);
 }
 

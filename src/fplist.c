@@ -204,22 +204,6 @@ static int keep(jarm__fplist_t *l, char *p)
     return 0;
 }
 
-/* s with n bytes, quoted for a message: at most QUOTE_MAX bytes, controls as '?'. */
-static void quote(char *out, size_t cap, const char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && i < QUOTE_MAX && o + 1 < cap; i++) {
-        out[o++] = s[i];
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            out[o - 1] = '?';
-    }
-    if (n > QUOTE_MAX && o + 4 <= cap) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-}
-
 static int is_blank(char c)
 {
     return c == ' ' || c == '\r' || c == '\v' || c == '\f';
@@ -316,7 +300,7 @@ int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf,
         if (jarm__fplist_valid(fp, fl, JARM__FP_HALF) == 0) {
             char q[QUOTE_MAX + 4];
             const char *sp = memchr(fp, ' ', fl);
-            quote(q, sizeof(q), fp, fl);
+            jarm__quote(q, sizeof(q), fp, fl, QUOTE_MAX, 1);
             (void)snprintf(err, errlen, "%s:%lu: bad fingerprint '%s'%s", name,
                            (unsigned long)lineno, q,
                            sp != NULL && jarm__fplist_valid(fp, (size_t)(sp - fp), JARM__FP_HALF)

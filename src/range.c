@@ -21,27 +21,11 @@
 #include <string.h>
 
 #include "range.h"
+#include "util.h"
 
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-/* Print at most 40 bytes of s, for messages; non-printable bytes as '?'. */
-static void quote(char *dst, size_t cap, const char *s, size_t len)
-{
-    size_t n = len > 40 ? 40 : len, i, o = 0;
-    for (i = 0; i < n && o + 4 < cap; i++) {
-        char c = s[i];
-        if (c < 0x20 || c >= 0x7f)
-            c = '?';
-        dst[o++] = c;
-    }
-    if (n < len && o + 4 < cap) {
-        memcpy(dst + o, "...", 3);
-        o += 3;
-    }
-    dst[o] = '\0';
 }
 
 /* An IPv4 or IPv6 literal, exactly len bytes; returns its family or -1. */
@@ -140,7 +124,7 @@ static int range_bad(char *err, size_t errlen, const char *what, const char *s, 
 {
     char q[48];
     if (errlen > 0) {
-        quote(q, sizeof(q), s, len);
+        jarm__quote(q, sizeof(q), s, len, 40, 0);
         (void)snprintf(err, errlen, "bad %s '%s'%s", what, q, why);
     }
     return JARM__RANGE_BAD;

@@ -14,29 +14,17 @@
 #include <string.h>
 
 #include "target.h"
+#include "util.h"
 
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
-/* Print at most 32 bytes of s, for messages; non-printable bytes as '?'. */
-static void quote(char *dst, size_t cap, const char *s, size_t len)
-{
-    size_t n = len > 32 ? 32 : len, i, o = 0;
-    for (i = 0; i < n && o + 4 < cap; i++)
-        dst[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-    if (n < len && o + 4 < cap) {
-        memcpy(dst + o, "...", 3);
-        o += 3;
-    }
-    dst[o] = '\0';
-}
-
 static void bad(jarm__target_spec_t *t, const char *what, const char *s, size_t len)
 {
     char q[40];
-    quote(q, sizeof(q), s, len);
+    jarm__quote(q, sizeof(q), s, len, 32, 0);
     t->kind = JARM__TARGET_BAD;
     snprintf(t->error, sizeof(t->error), "bad %s '%s'", what, q);
 }
@@ -210,7 +198,7 @@ int jarm__ports_parse(const char *s, uint16_t *ports, size_t cap, char *err, siz
             lo = hi = parse_port(p, len);
         }
         if (lo == 0 || hi == 0 || hi < lo) {
-            quote(q, sizeof(q), p, len);
+            jarm__quote(q, sizeof(q), p, len, 32, 0);
             snprintf(err, errlen, "bad port '%s'", q);
             return -1;
         }

@@ -8,14 +8,16 @@
 
 #include "util.h"
 
-void jarm__quote(char *dst, size_t cap, const char *s, size_t n, size_t max)
+void jarm__quote(char *dst, size_t cap, const char *s, size_t n, size_t max, int keep_utf8)
 {
     size_t o = 0, i;
 
     if (cap == 0)
         return;
-    for (i = 0; i < n && i < max && o + 4 < cap; i++)
-        dst[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    for (i = 0; i < n && i < max && o + 4 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        dst[o++] = (c < 0x20 || c == 0x7f || (c >= 0x80 && !keep_utf8)) ? '?' : (char)c;
+    }
     if (i < n && o + 4 <= cap) {
         memcpy(dst + o, "...", 3);
         o += 3;

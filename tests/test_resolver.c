@@ -33,6 +33,7 @@
 
 #include "jarm.h"
 #include "resolver.h"
+#include "helpers/dnsprobe.h"
 #include "tap.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -168,27 +169,6 @@ static void on_watchdog(int sig)
     _exit(1);
 }
 
-/* A port free on 127.0.0.1 for both UDP and TCP (dnsmasq binds both), or 0. */
-static int free_port(void)
-{
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-    int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (u >= 0 && t >= 0 && bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-        getsockname(u, (struct sockaddr *)&sin, &len) == 0 &&
-        bind(t, (struct sockaddr *)&sin, sizeof(sin)) == 0)
-        port = ntohs(sin.sin_port);
-    if (u >= 0)
-        close(u);
-    if (t >= 0)
-        close(t);
-    return port;
-}
-
 /* A bound UDP socket on 127.0.0.1 that is never read; its port in *port. */
 static int silent_server(int *port)
 {
@@ -207,35 +187,6 @@ static int silent_server(int *port)
     }
     *port = ntohs(sin.sin_port);
     return fd;
-}
-
-/* Nonzero when the server on port answers one.jarmsweep.test with an address. */
-static int dns_ready(int port)
-{
-    static const uint8_t q[] = {0x4a, 0x52, 0x01, 0x00, 0,   1,   0,   0,   0,   0,   0,   0,
-                                3,    'o',  'n',  'e',  9,   'j', 'a', 'r', 'm', 's', 'w', 'e',
-                                'e',  'p',  4,    't',  'e', 's', 't', 0,   0,   1,   0,   1};
-    struct sockaddr_in sin;
-    struct timeval tv = {0, 50000};
-    uint8_t buf[512];
-    ssize_t n;
-    int fd = socket(AF_INET, SOCK_DGRAM, 0), ready = 0;
-
-    if (fd < 0)
-        return 0;
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = htons((uint16_t)port);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (sendto(fd, q, sizeof(q), 0, (struct sockaddr *)&sin, sizeof(sin)) == (ssize_t)sizeof(q)) {
-        n = recv(fd, buf, sizeof(buf), 0);
-        /* same id, a response, rcode 0, one answer or more */
-        ready = n >= 12 && buf[0] == 0x4a && buf[1] == 0x52 && (buf[2] & 0x80) &&
-                (buf[3] & 0x0f) == 0 && (buf[6] | buf[7]) != 0;
-    }
-    close(fd);
-    return ready;
 }
 
 static int write_hosts(void)
@@ -270,7 +221,7 @@ static int start_dnsmasq(const char *prog)
 
     for (attempt = 0; attempt < 5; attempt++) {
         char port_arg[32], hosts_arg[320], pid_arg[320];
-        int port = free_port(), status;
+        int port = dnsprobe_free_port(), status;
         pid_t pid;
 
         if (port == 0)
@@ -301,7 +252,7 @@ static int start_dnsmasq(const char *prog)
                 dns_pid = -1;
                 break;
             }
-            if (dns_ready(port)) {
+            if (dnsprobe_ready(port, "one.jarmsweep.test")) {
                 dns_port = port;
                 return 0;
             }
@@ -975,7 +926,7 @@ static void test_plumbing(void)
      * (often with the same fd) inside one processing call, once per try. */
     memset(&o, 0, sizeof(o));
     memset(&d, 0, sizeof(d));
-    (void)snprintf(servers, sizeof(servers), "127.0.0.1:%d", free_port());
+    (void)snprintf(servers, sizeof(servers), "127.0.0.1:%d", dnsprobe_free_port());
     o.servers = servers;
     o.tries = 3;
     uv_loop_init(&loop);

@@ -80,7 +80,6 @@ typedef struct app_s {
     uint64_t resume_low;   /* from the checkpoint: units below were done */
     uint64_t *resume_done; /* from the checkpoint: units at or above resume_low that were done */
     size_t resume_ndone;
-    uint64_t resume_fp;
 } app_t;
 
 /* Run one scan (run.c) on its own loop; returns the exit code 0, 1 or 2. */

@@ -597,7 +597,6 @@ static int resume_load(app_t *app, char *msg, size_t msglen)
         return -1;
     }
     app->seed = seed;
-    app->resume_fp = fp;
     app->resume_low = low;
     if (app->resume_ndone > 0)
         qsort(app->resume_done, app->resume_ndone, sizeof(uint64_t), cmp_u64);
