@@ -579,7 +579,7 @@ static void put_str(struct out *o, const char *s, size_t n)
     for (i = 0; i < n; i++) {
         uint8_t c = (uint8_t)s[i];
         char esc[6] = {'\\', 'u', '0', '0', digits[c >> 4], digits[c & 15]};
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
             run++;
             continue;
         }

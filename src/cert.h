@@ -153,7 +153,8 @@ void jarm__x509_free(jarm__x509_t *x);
 
 /*
  * The summary as one JSON object (keys in the order above), NUL-terminated, into out.
- * Strings are escaped (quotes, backslash, control bytes; a byte >= 0x80 becomes \u00XX).
+ * Strings are escaped (quotes, backslash; a control byte, DEL or a byte >= 0x80 becomes
+ * \u00XX), so the object is printable ASCII.
  * Stores the length in *out_len. Returns 0, or JARM_ENOBUFS (then *out_len is the length
  * needed, without the NUL).
  */
