@@ -391,8 +391,12 @@ static void lower_copy(char *dst, size_t cap, const char *prefix, const char *s)
     size_t n = 0;
     for (const char *q = prefix; *q != '\0' && n + 1 < cap; q++)
         dst[n++] = *q;
-    for (; *s != '\0' && n + 1 < cap; s++)
-        dst[n++] = (*s >= 'A' && *s <= 'Z') ? (char)(*s - 'A' + 'a') : *s;
+    for (; *s != '\0' && n + 1 < cap; s++) {
+        char c = *s;
+        if (c >= 'A' && c <= 'Z')
+            c = "abcdefghijklmnopqrstuvwxyz"[c - 'A'];
+        dst[n++] = c;
+    }
     dst[n] = '\0';
 }
 
@@ -523,7 +527,8 @@ int jarm__x509_summary(const uint8_t *der, size_t len, jarm__x509_t *x)
         goto Exit;
 
     err = -ENOMEM;
-    if (digest(EVP_sha256(), der, len, x->sha256) != 0 || digest(EVP_sha1(), der, len, x->sha1) != 0)
+    if (digest(EVP_sha256(), der, len, x->sha256) != 0 ||
+        digest(EVP_sha1(), der, len, x->sha1) != 0)
         goto Exit;
     x->subject = name_rfc2253(X509_get_subject_name(c));
     x->issuer = name_rfc2253(X509_get_issuer_name(c));
@@ -633,7 +638,7 @@ int jarm__x509_json(const jarm__x509_t *x, char *out, size_t cap, size_t *out_le
     puts_(&o, num);
 
     *out_len = o.len;
-    if (o.len >= o.cap)
+    if (out == NULL || o.len >= o.cap)
         return JARM_ENOBUFS;
     out[o.len] = '\0';
     return 0;

@@ -55,8 +55,8 @@ typedef enum jarm__cert_status_e {
 } jarm__cert_status_t;
 
 typedef struct jarm__cert_parser_s {
-    size_t max;  /* stream bytes the parser may read */
-    size_t pos;  /* stream bytes consumed */
+    size_t max; /* stream bytes the parser may read */
+    size_t pos; /* stream bytes consumed */
     jarm__cert_status_t status;
     /* record layer */
     uint8_t rhdr[5];

@@ -28,25 +28,26 @@ static int read_all(const char *path, uint8_t **buf, size_t *len)
 
     *len = 0;
     *buf = malloc(cap);
-    if (f == NULL || *buf == NULL) {
-        perror(path);
-        if (f != NULL)
-            (void)fclose(f);
-        return -1;
-    }
+    if (f == NULL || *buf == NULL)
+        goto Fail;
     while ((n = fread(*buf + *len, 1, cap - *len, f)) > 0) {
         *len += n;
         if (*len == cap) {
             uint8_t *nb = realloc(*buf, cap *= 2);
-            if (nb == NULL) {
-                (void)fclose(f);
-                return -1;
-            }
+            if (nb == NULL)
+                goto Fail;
             *buf = nb;
         }
     }
     (void)fclose(f);
     return 0;
+Fail:
+    perror(path);
+    if (f != NULL)
+        (void)fclose(f);
+    free(*buf);
+    *buf = NULL;
+    return -1;
 }
 
 static void print_summary(const uint8_t *der, size_t len, size_t chain_len)
@@ -87,7 +88,7 @@ static int cmd_stream(int argc, char **argv)
             return 2;
     }
     if (i != argc - 1 || read_all(argv[i], &buf, &len) != 0)
-        return 2;
+        return 2; /* read_all freed buf */
     if (strncmp(split, "rand:", 5) == 0)
         seed = strtoull(split + 5, NULL, 10) | 1;
     jarm__cert_init(&p, max);
@@ -128,8 +129,8 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "hello") == 0) {
         uint8_t rec[JARM_HELLO_MAX];
         size_t n;
-        if (jarm_probe_build((unsigned)atoi(argv[2]), argv[3], strlen(argv[3]), zero_rand, NULL,
-                             rec, sizeof(rec), &n) != 0)
+        if (jarm_probe_build((unsigned)strtoul(argv[2], NULL, 10), argv[3], strlen(argv[3]),
+                             zero_rand, NULL, rec, sizeof(rec), &n) != 0)
             return 2;
         return fwrite(rec, 1, n, stdout) == n ? 0 : 1;
     }
