@@ -16,9 +16,10 @@
 #include "tap.h"
 
 /* Feed s[0..n) in chunks of `chunk` bytes (0: at once), then finish if `eof`. */
-static jarm__http_status_t feed(jarm__http_reply_t *r, size_t max, const char *s, size_t n,
+static jarm__http_status_t feed(jarm__http_reply_t *r, size_t max, const void *bytes, size_t n,
                                 size_t chunk, int eof)
 {
+    const uint8_t *s = bytes;
     size_t at = 0;
     jarm__http_reply_init(r, max);
     while (at < n) {
@@ -160,17 +161,24 @@ static void test_bad(void)
     }
 }
 
+/* The characters of s, without its NUL, at dst. */
+static void put_text(uint8_t *dst, const char *s)
+{
+    while (*s != '\0')
+        *dst++ = (uint8_t)*s++;
+}
+
 static void test_bounds(void)
 {
     jarm__http_reply_t r, w;
     size_t n = 17 + 6 * 100000;
-    char *endless = malloc(n), *longreason;
+    uint8_t *endless = malloc(n), *longreason;
 
     if (endless == NULL)
         abort();
-    memcpy(endless, "HTTP/1.1 200 OK\r\n", 17);
+    put_text(endless, "HTTP/1.1 200 OK\r\n");
     for (size_t at = 17; at < n; at += 6)
-        memcpy(endless + at, "X: y\r\n", 6);
+        put_text(endless + at, "X: y\r\n");
     ok(feed(&r, 0, endless, n, 0, 0) == JARM__HTTP_TOO_LONG && r.len == JARM__HTTP_REPLY_MAX,
        "endless headers: too_long after %zu bytes (8 KiB)", r.len);
     ok(feed(&w, 0, endless, n, 1, 0) == JARM__HTTP_TOO_LONG && same(&r, &w),
@@ -187,9 +195,9 @@ static void test_bounds(void)
     longreason = malloc(300);
     if (longreason == NULL)
         abort();
-    memcpy(longreason, "HTTP/1.1 200 ", 13);
+    put_text(longreason, "HTTP/1.1 200 ");
     memset(longreason + 13, 'r', 300 - 13 - 4);
-    memcpy(longreason + 296, "\r\n\r\n", 4);
+    put_text(longreason + 296, "\r\n\r\n");
     ok(feed(&r, 0, longreason, 300, 0, 0) == JARM__HTTP_DONE && r.reason_cut &&
            r.reason_len == JARM__HTTP_REASON_MAX && strlen(r.reason) == JARM__HTTP_REASON_MAX,
        "a 283-byte reason: cut at %d bytes, flagged", JARM__HTTP_REASON_MAX);
