@@ -62,6 +62,9 @@ void jarm__http_reply_init(jarm__http_reply_t *r, size_t max);
  * The status code must be 100..599; a reason or value byte below 0x20 (but HTAB) or 0x7f is
  * malformed, as are an obsolete line folding, a header line without ':', an empty or
  * non-token header name and a CR not followed by LF.
+ *
+ * One reader reads one head. A proxy may send an interim 1xx head before the final one; a
+ * caller that wants to skip it re-initialises the reader and feeds it the bytes that follow.
  */
 jarm__http_status_t jarm__http_reply_feed(jarm__http_reply_t *r, const uint8_t *data, size_t len);
 
