@@ -18,6 +18,7 @@ the reader at once, byte by byte and in random chunks, with identical results. A
 DER, ...) give the right reason within the byte limit. Servers are stopped by PID.
 """
 import ipaddress
+import json
 import os
 import random
 import shutil
@@ -203,7 +204,6 @@ def parse_stream(path, max_bytes=None):
     st = {head[i]: head[i + 1] for i in range(0, len(head), 2)}
     for k in ("pos", "count", "cap"):
         st[k] = int(st[k])
-    import json
     certs = [json.loads(x) if x.startswith("{") else x for x in lines[1:]]
     return st, certs, all(o == outs[0] for o in outs)
 
@@ -327,7 +327,6 @@ def test_certs(certs, tmp):
     for name, c in certs.items():
         wants = [expected(p, len(c["ders"])) for p in [c["pem"]] + c["chain"]]
         got = tool("der", write(os.path.join(tmp, name + ".der"), c["ders"][0]))
-        import json
         compare(f"{name} DER", dict(json.loads(got), chain_len=len(c["ders"])), wants[0])
         if name not in ("root",):
             for lname, data in layouts(c["ders"]).items():
