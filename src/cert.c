@@ -557,30 +557,12 @@ Exit:
     return err;
 }
 
-/* A bounded text writer; len counts what would have been written. */
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    if (n > 0 && o->len < o->cap && n <= o->cap - o->len)
-        memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void puts_(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-static void put_str(struct out *o, const char *s, size_t n)
+static void put_str(jarm__out_t *o, const char *s, size_t n)
 {
     static const char digits[] = "0123456789abcdef";
     size_t run = 0, i;
 
-    put(o, "\"", 1);
+    jarm__out_put(o, "\"", 1);
     for (i = 0; i < n; i++) {
         uint8_t c = (uint8_t)s[i];
         char esc[6] = {'\\', 'u', '0', '0', digits[c >> 4], digits[c & 15]};
@@ -588,54 +570,54 @@ static void put_str(struct out *o, const char *s, size_t n)
             run++;
             continue;
         }
-        put(o, s + i - run, run);
+        jarm__out_put(o, s + i - run, run);
         run = 0;
         if (c == '"' || c == '\\') {
             esc[1] = (char)c;
-            put(o, esc, 2);
+            jarm__out_put(o, esc, 2);
         } else {
-            put(o, esc, 6);
+            jarm__out_put(o, esc, 6);
         }
     }
-    put(o, s + i - run, run);
-    put(o, "\"", 1);
+    jarm__out_put(o, s + i - run, run);
+    jarm__out_put(o, "\"", 1);
 }
 
-static void put_field(struct out *o, const char *key, const char *s, size_t n)
+static void put_field(jarm__out_t *o, const char *key, const char *s, size_t n)
 {
-    puts_(o, ",\"");
-    puts_(o, key);
-    puts_(o, "\":");
+    jarm__out_puts(o, ",\"");
+    jarm__out_puts(o, key);
+    jarm__out_puts(o, "\":");
     put_str(o, s, n);
 }
 
 int jarm__x509_json(const jarm__x509_t *x, char *out, size_t cap, size_t *out_len)
 {
-    struct out o = {out, 0, out ? cap : 0};
+    jarm__out_t o = {out, 0, out ? cap : 0};
     char num[32];
 
-    puts_(&o, "{\"sha256\":\"");
-    puts_(&o, x->sha256);
-    puts_(&o, "\",\"sha1\":\"");
-    puts_(&o, x->sha1);
-    puts_(&o, "\"");
+    jarm__out_puts(&o, "{\"sha256\":\"");
+    jarm__out_puts(&o, x->sha256);
+    jarm__out_puts(&o, "\",\"sha1\":\"");
+    jarm__out_puts(&o, x->sha1);
+    jarm__out_puts(&o, "\"");
     put_field(&o, "subject", x->subject ? x->subject : "", x->subject ? strlen(x->subject) : 0);
     put_field(&o, "issuer", x->issuer ? x->issuer : "", x->issuer ? strlen(x->issuer) : 0);
     put_field(&o, "serial", x->serial ? x->serial : "", x->serial ? strlen(x->serial) : 0);
     put_field(&o, "not_before", x->not_before, strlen(x->not_before));
     put_field(&o, "not_after", x->not_after, strlen(x->not_after));
-    puts_(&o, ",\"san\":[");
+    jarm__out_puts(&o, ",\"san\":[");
     for (size_t i = 0; i < x->nsan; i++) {
         if (i)
-            puts_(&o, ",");
+            jarm__out_puts(&o, ",");
         put_str(&o, x->san[i], x->san_len[i]);
     }
-    puts_(&o, "]");
+    jarm__out_puts(&o, "]");
     put_field(&o, "key", x->key, strlen(x->key));
     put_field(&o, "sig_alg", x->sig_alg, strlen(x->sig_alg));
-    puts_(&o, x->self_signed ? ",\"self_signed\":true" : ",\"self_signed\":false");
+    jarm__out_puts(&o, x->self_signed ? ",\"self_signed\":true" : ",\"self_signed\":false");
     (void)snprintf(num, sizeof(num), ",\"chain_len\":%zu}", x->chain_len);
-    puts_(&o, num);
+    jarm__out_puts(&o, num);
 
     *out_len = o.len;
     if (out == NULL || o.len >= o.cap)

@@ -211,23 +211,6 @@ jarm__http_status_t jarm__http_reply_finish(jarm__http_reply_t *r)
  * The request
  */
 
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct out *o, const void *s, size_t n)
-{
-    if (n > 0 && o->len < o->cap && n <= o->cap - o->len)
-        memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void puts_(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
 static int has_ctl(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -237,7 +220,7 @@ static int has_ctl(const char *s, size_t n)
 }
 
 /* base64 of "user:pass" into o, in 48-byte slices through EVP_EncodeBlock. */
-static void put_basic(struct out *o, const char *user, size_t user_len, const char *pass,
+static void put_basic(jarm__out_t *o, const char *user, size_t user_len, const char *pass,
                       size_t pass_len)
 {
     uint8_t in[48], enc[65];
@@ -251,7 +234,7 @@ static void put_basic(struct out *o, const char *user, size_t user_len, const ch
                     : at == user_len ? (uint8_t)':'
                                      : (uint8_t)pass[at - user_len - 1];
         }
-        put(o, enc, (size_t)EVP_EncodeBlock(enc, in, (int)n));
+        jarm__out_put(o, enc, (size_t)EVP_EncodeBlock(enc, in, (int)n));
         done += n;
     }
 }
@@ -260,9 +243,9 @@ int jarm__http_connect_build(const char *host, size_t host_len, unsigned port, c
                              size_t user_len, const char *pass, size_t pass_len, char *out,
                              size_t cap, size_t *out_len)
 {
-    struct out o = {out, 0, out ? cap : 0};
+    jarm__out_t o = {out, 0, out ? cap : 0};
     char authority[JARM_HOST_MAX + 16], num[8];
-    struct out a = {authority, 0, sizeof(authority)};
+    jarm__out_t a = {authority, 0, sizeof(authority)};
     int v6 = memchr(host, ':', host_len) != NULL;
 
     if (host_len == 0 || host_len > JARM_HOST_MAX || port == 0 || port > 65535)
@@ -278,24 +261,24 @@ int jarm__http_connect_build(const char *host, size_t host_len, unsigned port, c
 
     /* host:port, [v6]:port */
     if (v6)
-        put(&a, "[", 1);
-    put(&a, host, host_len);
+        jarm__out_put(&a, "[", 1);
+    jarm__out_put(&a, host, host_len);
     if (v6)
-        put(&a, "]", 1);
+        jarm__out_put(&a, "]", 1);
     (void)snprintf(num, sizeof(num), ":%u", port);
-    puts_(&a, num);
+    jarm__out_puts(&a, num);
 
-    puts_(&o, "CONNECT ");
-    put(&o, authority, a.len);
-    puts_(&o, " HTTP/1.1\r\nHost: ");
-    put(&o, authority, a.len);
-    puts_(&o, "\r\n");
+    jarm__out_puts(&o, "CONNECT ");
+    jarm__out_put(&o, authority, a.len);
+    jarm__out_puts(&o, " HTTP/1.1\r\nHost: ");
+    jarm__out_put(&o, authority, a.len);
+    jarm__out_puts(&o, "\r\n");
     if (user != NULL) {
-        puts_(&o, "Proxy-Authorization: Basic ");
+        jarm__out_puts(&o, "Proxy-Authorization: Basic ");
         put_basic(&o, user, user_len, pass != NULL ? pass : "", pass != NULL ? pass_len : 0);
-        puts_(&o, "\r\n");
+        jarm__out_puts(&o, "\r\n");
     }
-    puts_(&o, "\r\n");
+    jarm__out_puts(&o, "\r\n");
 
     *out_len = o.len;
     if (out == NULL || o.len >= o.cap)
