@@ -284,7 +284,18 @@ JARM_API int jarm_scan(const jarm_scan_opts_t *opts, jarm_next_fn next, void *ne
  *   jarm_scanner_end(sc);                      no more targets: done() runs after the last row
  *   jarm_scanner_close(sc, close_cb);          after done (or earlier: stops, then closes)
  *
- * loop is a uv_loop_t *. All calls on the loop's thread.
+ * loop is a uv_loop_t *. All calls on the loop's thread. The rules are libuv's:
+ *
+ *  - A failed jarm_scanner_init leaves nothing to free or close. A failed jarm_scanner_start
+ *    leaves the scanner only closable (add, start and stop are refused or ignored); what it had
+ *    put on the loop is already closing.
+ *  - close_cb always runs from the loop (never inside jarm_scanner_close), exactly once, with
+ *    the scanner as sc (only for comparison: it is freed when close_cb returns) and the data of
+ *    jarm_scanner_start (NULL if the scanner was never started). After that the scanner holds
+ *    nothing on the loop, so uv_loop_close() can return 0.
+ *  - After jarm_scanner_close no callback but close_cb runs: no more rows (targets still in
+ *    flight finish unreported), no done(). Close may be called from any callback, once.
+ *  - jarm_scanner_stop is idempotent and does nothing before start or after done().
  */
 struct uv_loop_s;
 typedef struct jarm_scanner_s jarm_scanner_t;
@@ -304,8 +315,8 @@ JARM_API int jarm_scanner_add(jarm_scanner_t *sc, const char *target);
 JARM_API void jarm_scanner_end(jarm_scanner_t *sc);
 /* Stop early: no new targets; those in flight finish (at most one timeout), then done(). */
 JARM_API void jarm_scanner_stop(jarm_scanner_t *sc);
-/* Release the scanner; close_cb (may be NULL) runs once everything is freed. Before done()
- * this stops the scan first. sc must not be used afterwards. */
+/* Release the scanner; close_cb (may be NULL) runs from the loop once everything is freed.
+ * Before done() this stops the scan first. sc must not be used afterwards. */
 JARM_API void jarm_scanner_close(jarm_scanner_t *sc, jarm_scanner_cb close_cb);
 
 /*

@@ -1,5 +1,6 @@
 /*
- * api.c - the library's scanning calls: jarm_scan() and jarm_fingerprint_row().
+ * api.c - the library's scanning calls: jarm_scan(), jarm_fingerprint_row() and the scanner
+ * on a caller's loop (jarm_scanner_*).
  *
  * They run the same scan as the command line (run.c, feed.c, scan.c) on a private loop, with
  * two hooks instead of files: targets come from the caller's next() on the input thread, and
@@ -133,29 +134,61 @@ int jarm_fingerprint_row(const char *target, double timeout, const char *sni, ch
 
 /* ---- on the caller's loop ---- */
 
+/*
+ * The scanner's life, in order. Only jarm_scanner_close() leaves the order: from any state it
+ * goes to CLOSING, and close_cb runs from the loop once the engine's handles are closed.
+ */
+typedef enum {
+    SC_IDLE,    /* initialized, not started: nothing on the loop */
+    SC_RUNNING, /* started: rows and done() to come */
+    SC_ENDING,  /* done() ran, or the start failed: the engine's handles are closing */
+    SC_ENDED,   /* the engine's handles are closed: only close is left */
+    SC_CLOSING  /* close was asked: no more callbacks but close_cb */
+} sc_state_t;
+
 struct jarm_scanner_s {
     app_t *app;
+    sc_state_t state;
+    uv_loop_t *loop;
+    jarm_row_fn row;
     jarm_scanner_cb done, close_cb;
     void *data;
-    int started, done_called, handles_closed, close_requested;
+    uv_timer_t closer; /* closed to bring close_cb onto the loop */
 };
 
-static void scanner_free(jarm_scanner_t *sc)
+static void scanner_free(uv_handle_t *h)
 {
-    jarm_scanner_cb cb = sc->close_cb;
-    void *data = sc->data;
-    if (sc->started)
+    jarm_scanner_t *sc = h->data;
+    if (sc->app->lp != NULL)
         jarm__run_finish(sc->app);
     free(sc->app);
+    if (sc->close_cb != NULL)
+        sc->close_cb(sc, sc->data);
     free(sc);
-    if (cb != NULL)
-        cb(NULL, data);
+}
+
+/* Everything of the engine is closed: close our own handle, whose callback frees. */
+static void scanner_release(jarm_scanner_t *sc)
+{
+    uv_timer_init(sc->loop, &sc->closer);
+    sc->closer.data = sc;
+    uv_close((uv_handle_t *)&sc->closer, scanner_free);
+}
+
+static int scanner_row(void *data, const char *row, size_t len)
+{
+    jarm_scanner_t *sc = data;
+    if (sc->state != SC_RUNNING)
+        return 1; /* closing: the rows of targets in flight go nowhere */
+    return sc->row(sc->data, row, len);
 }
 
 static void scanner_done(app_t *app)
 {
     jarm_scanner_t *sc = app->api;
-    sc->done_called = 1;
+    if (sc->state != SC_RUNNING)
+        return;
+    sc->state = SC_ENDING;
     if (sc->done != NULL)
         sc->done(sc, sc->data);
 }
@@ -163,9 +196,20 @@ static void scanner_done(app_t *app)
 static void scanner_closed(app_t *app)
 {
     jarm_scanner_t *sc = app->api;
-    sc->handles_closed = 1;
-    if (sc->close_requested)
-        scanner_free(sc);
+    if (sc->state == SC_CLOSING)
+        scanner_release(sc);
+    else
+        sc->state = SC_ENDED;
+}
+
+/* No more targets; those in flight finish, then done. Once. */
+static void engine_stop(app_t *app)
+{
+    if (app->stopping)
+        return;
+    app->stopping = 1;
+    jarm__input_stop(&app->input);
+    jarm__scan_stop(app->scan);
 }
 
 int jarm_scanner_init(struct uv_loop_s *loop, jarm_scanner_t **out, const jarm_scan_opts_t *opts,
@@ -187,8 +231,9 @@ int jarm_scanner_init(struct uv_loop_s *loop, jarm_scanner_t **out, const jarm_s
         free(sc);
         return r;
     }
+    sc->state = SC_IDLE;
+    sc->loop = loop;
     sc->app->lib = 1;
-    sc->app->lp = loop;
     sc->app->input.manual = 1;
     sc->app->api = sc;
     sc->app->done_cb = scanner_done;
@@ -199,15 +244,19 @@ int jarm_scanner_init(struct uv_loop_s *loop, jarm_scanner_t **out, const jarm_s
 
 int jarm_scanner_start(jarm_scanner_t *sc, jarm_row_fn row, jarm_scanner_cb done, void *data)
 {
-    if (sc == NULL || row == NULL || sc->started)
+    if (sc == NULL || row == NULL || sc->state != SC_IDLE)
         return JARM_EINVAL;
-    sc->app->row_cb = row;
-    sc->app->row_data = data;
+    sc->row = row;
     sc->done = done;
     sc->data = data;
-    sc->started = 1;
+    sc->app->row_cb = scanner_row;
+    sc->app->row_data = sc;
+    sc->app->lp = sc->loop;
+    sc->state = SC_RUNNING;
     if (jarm__run_start(sc->app) != 0) {
-        sc->started = 0; /* nothing runs; close frees what was set up */
+        /* Undone: what reached the loop is closing (scanner_closed may have run already). */
+        if (sc->state == SC_RUNNING)
+            sc->state = SC_ENDING;
         return JARM_EINVAL;
     }
     return 0;
@@ -215,34 +264,34 @@ int jarm_scanner_start(jarm_scanner_t *sc, jarm_row_fn row, jarm_scanner_cb done
 
 int jarm_scanner_add(jarm_scanner_t *sc, const char *target)
 {
-    if (sc == NULL || target == NULL || !sc->started)
+    if (sc == NULL || target == NULL || sc->state != SC_RUNNING)
         return JARM_EINVAL;
     return jarm__input_add(&sc->app->input, target, strlen(target));
 }
 
 void jarm_scanner_end(jarm_scanner_t *sc)
 {
-    if (sc != NULL && sc->started)
+    if (sc != NULL && sc->state == SC_RUNNING)
         jarm__input_end(&sc->app->input);
 }
 
 void jarm_scanner_stop(jarm_scanner_t *sc)
 {
-    if (sc == NULL || !sc->started || sc->done_called)
-        return;
-    jarm__input_stop(&sc->app->input);
-    jarm__scan_stop(sc->app->scan);
+    if (sc != NULL && sc->state == SC_RUNNING)
+        engine_stop(sc->app);
 }
 
 void jarm_scanner_close(jarm_scanner_t *sc, jarm_scanner_cb close_cb)
 {
-    if (sc == NULL)
+    sc_state_t was;
+
+    if (sc == NULL || sc->state == SC_CLOSING)
         return;
+    was = sc->state;
     sc->close_cb = close_cb;
-    sc->close_requested = 1;
-    if (!sc->started || sc->handles_closed) {
-        scanner_free(sc);
-        return;
-    }
-    jarm_scanner_stop(sc); /* the handles close after done(); scanner_closed frees */
+    sc->state = SC_CLOSING; /* first: a stop may end the scan at once, done() must not run */
+    if (was == SC_RUNNING)
+        engine_stop(sc->app); /* the engine's handles close after its last row */
+    else if (was == SC_IDLE || was == SC_ENDED)
+        scanner_release(sc);
 }

@@ -115,6 +115,189 @@ static void scan(int port, int stop_at, const char *extra, struct run *r)
     ok(uv_loop_close(&loop) == 0, "uv_loop_close() == 0: the scanner closed all it opened");
 }
 
+/* ---- the lifecycle rules, on a loop of the test's own ---- */
+
+struct life {
+    jarm_scanner_t *sc;
+    int rows, done, closed, in_start, closed_in_start, close_at, stopped_twice;
+    jarm_scanner_t *closed_sc;
+};
+
+static struct life *life_cur; /* close_cb's data is NULL for a scanner never started */
+
+static void life_closed(jarm_scanner_t *sc, void *data)
+{
+    struct life *l = life_cur;
+    if (data != NULL && data != l)
+        return; /* not counted: the check fails */
+    l->closed++;
+    l->closed_sc = sc;
+    if (l->in_start)
+        l->closed_in_start = 1;
+}
+
+static int life_row(void *data, const char *row, size_t len)
+{
+    struct life *l = data;
+    (void)row;
+    (void)len;
+    if (++l->rows == l->close_at) {
+        l->in_start = 1; /* "on the caller's stack" here means inside our own call */
+        jarm_scanner_close(l->sc, life_closed);
+        l->in_start = 0;
+    }
+    return 0;
+}
+
+static void life_done(jarm_scanner_t *sc, void *data)
+{
+    struct life *l = data;
+    l->done++;
+    jarm_scanner_stop(sc); /* after done: no effect */
+    jarm_scanner_stop(sc);
+    l->in_start = 1;
+    jarm_scanner_close(sc, life_closed);
+    l->in_start = 0;
+}
+
+static void life_init(uv_loop_t *loop, struct life *l, const char *resolvers)
+{
+    jarm_scan_opts_t opts;
+    char err[256];
+
+    memset(l, 0, sizeof(*l));
+    life_cur = l;
+    memset(&opts, 0, sizeof(opts));
+    opts.concurrency = 16;
+    opts.timeout = 5;
+    opts.resolvers = resolvers;
+    uv_loop_init(loop);
+    ok(jarm_scanner_init(loop, &l->sc, &opts, err, sizeof(err)) == 0, "init (%s)", err);
+}
+
+/* close_cb runs once, from the loop, and the loop is then empty. */
+static void life_finish(uv_loop_t *loop, struct life *l, const char *what)
+{
+    ok(l->closed == 0, "%s: close_cb not run from inside close", what);
+    ok(uv_run(loop, UV_RUN_DEFAULT) == 0, "%s: the loop runs empty", what);
+    ok(l->closed == 1 && !l->closed_in_start && l->closed_sc == l->sc,
+       "%s: close_cb once, from the loop, with the scanner (%d)", what, l->closed);
+    ok(uv_loop_close(loop) == 0, "%s: uv_loop_close() == 0", what);
+}
+
+static void test_lifecycle(int port)
+{
+    uv_loop_t loop;
+    struct life l;
+    char target[64];
+
+    /* A start that fails (a resolver that is not an address), then close. */
+    life_init(&loop, &l, "not-an-ip");
+    ok(jarm_scanner_start(l.sc, life_row, life_done, &l) != 0, "start with a bad resolver fails");
+    ok(jarm_scanner_add(l.sc, "127.0.0.1:1") == JARM_EINVAL, "no add after a failed start");
+    ok(jarm_scanner_start(l.sc, life_row, life_done, &l) == JARM_EINVAL, "nor a second start");
+    jarm_scanner_stop(l.sc);
+    l.in_start = 1;
+    jarm_scanner_close(l.sc, life_closed);
+    l.in_start = 0;
+    life_finish(&loop, &l, "failed start");
+    ok(l.rows == 0 && l.done == 0, "failed start: no row, no done");
+
+    /* Close without start. */
+    life_init(&loop, &l, NULL);
+    l.in_start = 1;
+    jarm_scanner_close(l.sc, life_closed);
+    jarm_scanner_close(l.sc, life_closed); /* a second close is ignored */
+    l.in_start = 0;
+    life_finish(&loop, &l, "close without start");
+
+    /* Add after end; stop twice; done, then close from done. */
+    life_init(&loop, &l, NULL);
+    ok(jarm_scanner_start(l.sc, life_row, life_done, &l) == 0, "start");
+    ok(jarm_scanner_add(l.sc, "bad:99999") == 0, "add");
+    jarm_scanner_end(l.sc);
+    ok(jarm_scanner_add(l.sc, "bad:99998") == JARM_EINVAL, "add after end is refused");
+    jarm_scanner_stop(l.sc);
+    jarm_scanner_stop(l.sc);
+    ok(uv_run(&loop, UV_RUN_DEFAULT) == 0, "stop twice: the loop runs empty");
+    /* Stopped before the loop ran: the queued target was never pulled, so it has no row. */
+    ok(l.done == 1 && l.closed == 1 && l.rows == 0, "stop twice: done %d, closed %d, rows %d",
+       l.done, l.closed, l.rows);
+    ok(uv_loop_close(&loop) == 0, "stop twice: uv_loop_close() == 0");
+
+    /* Close inside the row callback, targets still in flight: no more rows, no done. */
+    life_init(&loop, &l, NULL);
+    l.close_at = 3;
+    snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+    ok(jarm_scanner_start(l.sc, life_row, life_done, &l) == 0, "start");
+    for (int i = 0; i < 20; i++)
+        jarm_scanner_add(l.sc, i < 3 ? "bad:99999" : target);
+    ok(uv_run(&loop, UV_RUN_DEFAULT) == 0, "close in row: the loop runs empty");
+    ok(l.rows == 3 && l.done == 0 && l.closed == 1 && !l.closed_in_start,
+       "close in row: 3 rows, no done, closed once from the loop (%d, %d, %d)", l.rows, l.done,
+       l.closed);
+    ok(uv_loop_close(&loop) == 0, "close in row: uv_loop_close() == 0");
+}
+
+/* ---- every option of jarm_scan that can fail: an error and a message, nothing leaked ---- */
+
+static const char *none_next(void *data)
+{
+    (void)data;
+    return NULL;
+}
+
+static int none_row(void *data, const char *row, size_t len)
+{
+    (void)row;
+    (void)len;
+    ++*(int *)data;
+    return 0;
+}
+
+static void test_scan_errors(void)
+{
+    static const struct {
+        const char *what, *ports, *sni, *resolvers, *proxy;
+    } bad[] = {
+        {"bad ports", "0", NULL, NULL, NULL},
+        {"empty sni", NULL, "", NULL, NULL},
+        {"bad resolver", NULL, NULL, "not-an-ip", NULL},
+        {"bad resolver port", NULL, NULL, "127.0.0.1:99999", NULL},
+        {"bad proxy scheme", NULL, NULL, NULL, "http://127.0.0.1:1080"},
+        {"proxy without port", NULL, NULL, NULL, "socks5://127.0.0.1"},
+        {"proxy with a bad port", NULL, NULL, NULL, "socks5://127.0.0.1:99999"},
+        {"proxy with empty host", NULL, NULL, NULL, "socks5h://:1080"},
+        {"proxy with long credentials", NULL, NULL, NULL, "socks5://:x@127.0.0.1:1080"},
+    };
+    char sni[JARM_HOST_MAX + 2];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        jarm_scan_opts_t opts;
+        char err[256];
+        int rows = 0;
+        memset(&opts, 0, sizeof(opts));
+        opts.ports = bad[i].ports;
+        opts.sni = bad[i].sni;
+        opts.resolvers = bad[i].resolvers;
+        opts.proxy = bad[i].proxy;
+        ok(jarm_scan(&opts, none_next, NULL, none_row, &rows, err, sizeof(err)) != 0 &&
+               err[0] != '\0' && rows == 0,
+           "jarm_scan with %s fails: %s", bad[i].what, err);
+    }
+    memset(sni, 'a', sizeof(sni) - 1);
+    sni[sizeof(sni) - 1] = '\0';
+    {
+        jarm_scan_opts_t opts;
+        char err[256];
+        int rows = 0;
+        memset(&opts, 0, sizeof(opts));
+        opts.sni = sni;
+        ok(jarm_scan(&opts, none_next, NULL, none_row, &rows, err, sizeof(err)) == JARM_EINVAL,
+           "jarm_scan with a too long sni fails: %s", err);
+    }
+}
+
 int main(int argc, char **argv)
 {
     json_t *caps;
@@ -152,6 +335,9 @@ int main(int argc, char **argv)
     ok(r.right == N, "each with the capture's fingerprint (%d)", r.right);
     ok(r.bad == 1, "the bad target has a bad_target row");
     ok(r.done == 1 && r.closed == 1, "done once, closed once (%d, %d)", r.done, r.closed);
+
+    test_lifecycle(port);
+    test_scan_errors();
 
     scan(port, 50, NULL, &r);
     ok(r.rows >= 50 && r.rows < N, "a row callback returning 1 stops the scan (%d rows)", r.rows);

@@ -297,6 +297,46 @@ static void fit_concurrency(app_t *app)
 }
 
 /*
+ * Undo a failed jarm__run_start and return code. What is off the loop is released now; the
+ * handles already on the loop (resolver, engine, input) are closed, so closed_cb still comes
+ * from the loop. A loop of our own is run here until empty and closed: then nothing is left.
+ * On a caller's loop, jarm__run_finish frees the rest once closed_cb has run.
+ */
+static int start_failed(app_t *app, int code)
+{
+    app->start_failed = 1;
+    app->closing = 1;
+    app->handles_closing = 1; /* held until every close below is under way */
+    if (app->input.started) {
+        app->handles_closing++;
+        jarm__input_close(&app->input, on_input_closed);
+    } else {
+        jarm__input_close(&app->input, NULL);
+    }
+    if (app->resolver_on) {
+        app->handles_closing++;
+        jarm__resolver_close(&app->resolver, on_resolver_closed);
+    }
+    if (app->scan_on) {
+        app->handles_closing++;
+        jarm__scan_close(app->scan, on_scan_closed);
+    }
+    jarm__feed_free(app);
+    if (app->opts.output != NULL && app->row_cb == NULL && app->sink.fd > STDERR_FILENO)
+        close(app->sink.fd);
+    handle_closed(app);
+    if (app->own_loop) {
+        uv_run(app->lp, UV_RUN_DEFAULT);
+        if (uv_loop_close(&app->loop) != 0)
+            say(app, "internal error: loop not empty after a failed start");
+        app->own_loop = 0;
+        free(app->scan);
+        app->scan = NULL;
+    }
+    return code;
+}
+
+/*
  * Run the scan described by app->opts (and app->row_cb / app->input.next for the library).
  * Returns the process exit code: 0 done, 1 runtime failure, 2 usage error (message on
  * stderr, or in app->err for the library).
@@ -316,14 +356,11 @@ int jarm__run_start(app_t *app)
     app->input.nfiles = app->opts.nfiles;
     if (jarm__input_open(&app->input, msg, sizeof(msg)) != 0) {
         say(app, "%s", msg);
-        jarm__input_close(&app->input, NULL);
-        return 2;
+        return start_failed(app, 2);
     }
     if (jarm__feed_init(app, msg, sizeof(msg)) != 0) {
         say(app, "%s", msg);
-        jarm__input_close(&app->input, NULL);
-        jarm__feed_free(app);
-        return 2;
+        return start_failed(app, 2);
     }
     app->sink.fd = STDOUT_FILENO;
     if (app->opts.output != NULL && app->row_cb == NULL) {
@@ -333,8 +370,7 @@ int jarm__run_start(app_t *app)
                  O_WRONLY | O_CREAT | O_CLOEXEC | (app->opts.resume ? O_APPEND : O_TRUNC), 0644);
         if (app->sink.fd < 0) {
             say(app, "%s: %s", app->opts.output, strerror(errno));
-            jarm__input_close(&app->input, NULL);
-            return 1;
+            return start_failed(app, 1);
         }
     }
     fit_concurrency(app);
@@ -352,7 +388,7 @@ int jarm__run_start(app_t *app)
         jarm__proxy_t *proxy = &app->proxy;
         if (proxy_parse(app->opts.proxy, proxy, msg, sizeof(msg)) != 0) {
             say(app, "%s", msg);
-            return 2;
+            return start_failed(app, 2);
         }
         so.proxy = &proxy->addr;
         so.proxy_label = proxy->label;
@@ -362,25 +398,20 @@ int jarm__run_start(app_t *app)
         }
     }
 
-    app->scan = malloc(sizeof(*app->scan));
+    if ((app->scan = malloc(sizeof(*app->scan))) == NULL) {
+        say(app, "out of memory");
+        return start_failed(app, 1);
+    }
     if (app->lp == NULL) { /* the command line and jarm_scan: a loop of our own */
-        if (app->scan == NULL || uv_loop_init(&app->loop) != 0) {
-            say(app, "out of memory");
-            return 1;
+        if (uv_loop_init(&app->loop) != 0) {
+            say(app, "cannot create the event loop");
+            return start_failed(app, 1);
         }
         app->lp = &app->loop;
         app->own_loop = 1;
-    } else if (app->scan == NULL) {
-        say(app, "out of memory");
-        return 1;
     }
-    if ((r = jarm__scan_init(app->lp, app->scan, &so)) != 0) {
-        say(app, "cannot start the engine: %s", jarm_strerror(r));
-        return 1;
-    }
-    app->scan->data = app;
-    app->start_ms = uv_now(app->lp);
     {
+        /* Before the engine: a failed resolver init leaves nothing on the loop. */
         jarm__resolver_opts_t ro = {0};
         ro.servers = app->opts.resolvers;
         ro.family = app->opts.family;
@@ -390,9 +421,20 @@ int jarm__run_start(app_t *app)
         if ((r = jarm__resolver_init(&app->resolver, app->lp, &ro)) != 0) {
             const char *why = jarm__resolver_error(&app->resolver);
             say(app, "%s", why && *why ? why : "cannot start the resolver");
-            return app->opts.resolvers ? 2 : 1;
+            return start_failed(app, app->opts.resolvers ? 2 : 1);
         }
         app->resolver_on = 1;
+    }
+    if ((r = jarm__scan_init(app->lp, app->scan, &so)) != 0) {
+        say(app, "cannot start the engine: %s", jarm_strerror(r));
+        return start_failed(app, 1);
+    }
+    app->scan_on = 1;
+    app->scan->data = app;
+    app->start_ms = uv_now(app->lp);
+    if ((r = jarm__input_start(&app->input, app->lp, on_input, app)) != 0) {
+        say(app, "cannot read input: %s", jarm_strerror(r));
+        return start_failed(app, 1);
     }
 
     if (!app->lib) {
@@ -407,11 +449,6 @@ int jarm__run_start(app_t *app)
         uv_timer_start(&app->progress, on_progress, 1000, 1000);
         uv_unref((uv_handle_t *)&app->progress);
     }
-
-    if ((r = jarm__input_start(&app->input, app->lp, on_input, app)) != 0) {
-        say(app, "cannot read input: %s", jarm_strerror(r));
-        return 1;
-    }
     jarm__scan_start(app->scan, jarm__feed_pull, on_result, on_done);
     return 0;
 }
@@ -421,6 +458,11 @@ int jarm__run_finish(app_t *app)
 {
     int r, ret = 0;
 
+    if (app->start_failed) { /* start_failed released all but the engine's memory */
+        free(app->scan);
+        app->scan = NULL;
+        return 0;
+    }
     if (app->input.error[0] != '\0') {
         say(app, "%s", app->input.error);
         ret = 1;
