@@ -68,6 +68,9 @@ typedef struct jarm__conn_s {
     uint8_t probe;
     uint8_t state;
     uint8_t connected, retry, in_dl;
+    uint8_t confirming; /* a confirmation: the probe again, alone on its address */
+    uint8_t suspect;    /* failed while crowded: confirm before the failure counts */
+    uint16_t at_start;  /* connections in flight to the address when it started, itself included */
     uint8_t socks_step;
     uint16_t socks_len, socks_need;
     uint8_t socks[8]; /* the proxy's reply being read */
@@ -191,6 +194,149 @@ static void rx_put(jarm__scan_t *s, uint8_t *rx)
     s->free_rx[s->free_rx_n++] = rx;
 }
 
+/* ---- addresses: connections in flight per address, limits, waiting targets ----
+ *
+ * One entry per address of an active target, in a hash table with chains, keyed by the
+ * address bytes under a per-run random seed. An entry counts the connections in flight to
+ * the address (across all its targets, ports and names) against its limit: --per-ip, or
+ * lower once the address has shown limiting. A target that may not start a connection
+ * because its address is full waits in the entry's list, not in the ready queue, so it never
+ * holds up targets on other addresses. Entries are freed with their last target, except
+ * those with a learned limit, kept (at most ADDR_LEARNED_MAX, least recently used dropped)
+ * so later targets on the address start at that limit. Every operation is O(1).
+ */
+
+struct jarm__addr_s {
+    jarm__addr_t *hnext;               /* hash chain */
+    jarm__addr_t *lru_prev, *lru_next; /* the idle learned list */
+    jarm__target_t *wait_head, *wait_tail;
+    uint64_t hash;
+    uint8_t key[16];
+    uint8_t key_len, in_lru;
+    uint8_t exclusive;       /* a confirmation is in flight: nothing else starts */
+    uint8_t confirm_waiting; /* a confirmation waits for the address to drain */
+    uint8_t hello_seen;      /* some connection got a ServerHello: the address is alive */
+    uint8_t gave_up;         /* confirmations only ever failed again: stop confirming */
+    uint16_t confirm_ok, confirm_failed;
+    unsigned users;          /* active targets */
+    unsigned inflight;       /* connections in flight */
+    unsigned limit;
+};
+
+#define ADDR_LEARNED_MAX 4096
+
+static uint64_t addr_hash(const jarm__scan_t *s, const uint8_t *key, size_t n)
+{
+    uint64_t h = s->addr_seed ^ n;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t w = 0;
+        memcpy(&w, key + i, 4);
+        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static void lru_remove(jarm__scan_t *s, jarm__addr_t *a)
+{
+    if (!a->in_lru)
+        return;
+    if (a->lru_prev)
+        a->lru_prev->lru_next = a->lru_next;
+    else
+        s->lru_head = a->lru_next;
+    if (a->lru_next)
+        a->lru_next->lru_prev = a->lru_prev;
+    else
+        s->lru_tail = a->lru_prev;
+    a->lru_prev = a->lru_next = NULL;
+    a->in_lru = 0;
+    s->lru_n--;
+}
+
+static void addr_free(jarm__scan_t *s, jarm__addr_t *a)
+{
+    jarm__addr_t **pp = &s->addr_buckets[a->hash & s->addr_mask];
+    while (*pp != a)
+        pp = &(*pp)->hnext;
+    *pp = a->hnext;
+    lru_remove(s, a);
+    a->hnext = s->free_addrs;
+    s->free_addrs = a;
+}
+
+/* The entry of t's address, created if needed; NULL when t has none (a name for the proxy)
+ * or memory is short (then the target goes without the limit rather than not at all). */
+static jarm__addr_t *addr_get(jarm__scan_t *s, const jarm__target_t *t)
+{
+    const uint8_t *key;
+    size_t n;
+    uint64_t h;
+    jarm__addr_t *a;
+
+    if (t->by_name || s->addr_buckets == NULL)
+        return NULL;
+    if (t->addr.ss_family == AF_INET) {
+        key = (const uint8_t *)&((const struct sockaddr_in *)&t->addr)->sin_addr;
+        n = 4;
+    } else if (t->addr.ss_family == AF_INET6) {
+        key = (const uint8_t *)&((const struct sockaddr_in6 *)&t->addr)->sin6_addr;
+        n = 16;
+    } else {
+        return NULL;
+    }
+    h = addr_hash(s, key, n);
+    for (a = s->addr_buckets[h & s->addr_mask]; a != NULL; a = a->hnext)
+        if (a->hash == h && a->key_len == n && memcmp(a->key, key, n) == 0) {
+            lru_remove(s, a);
+            a->users++;
+            return a;
+        }
+    if (s->free_addrs == NULL) {
+        jarm__addr_t *slab = calloc(SLAB, sizeof(*slab));
+        if (slab == NULL || remember_block(s, slab) != 0) {
+            free(slab);
+            return NULL;
+        }
+        for (size_t i = 0; i < SLAB; i++) {
+            slab[i].hnext = s->free_addrs;
+            s->free_addrs = &slab[i];
+        }
+    }
+    a = s->free_addrs;
+    s->free_addrs = a->hnext;
+    memset(a, 0, sizeof(*a));
+    a->hash = h;
+    memcpy(a->key, key, n);
+    a->key_len = (uint8_t)n;
+    a->limit = s->opts.per_ip;
+    a->users = 1;
+    a->hnext = s->addr_buckets[h & s->addr_mask];
+    s->addr_buckets[h & s->addr_mask] = a;
+    return a;
+}
+
+/* t is done with its address: free the entry, or keep what it learned. */
+static void addr_put(jarm__scan_t *s, jarm__addr_t *a)
+{
+    if (--a->users > 0)
+        return;
+    if (a->limit >= s->opts.per_ip) {
+        addr_free(s, a);
+        return;
+    }
+    a->in_lru = 1;
+    a->lru_prev = s->lru_tail;
+    a->lru_next = NULL;
+    if (s->lru_tail)
+        s->lru_tail->lru_next = a;
+    else
+        s->lru_head = a;
+    s->lru_tail = a;
+    if (++s->lru_n > ADDR_LEARNED_MAX)
+        addr_free(s, s->lru_head);
+}
+
 /* ---- deadlines: one list in start order, one timer for its head ---- */
 
 static void dl_remove(jarm__scan_t *s, conn_t *c)
@@ -260,36 +406,133 @@ static int target_store(jarm__target_t *t, unsigned probe, const char *str, size
     return 0;
 }
 
-/* ---- the ready queue: targets with a probe to start, doubly linked ---- */
+/* ---- the ready queue and the address wait lists (doubly linked through t->next/prev) ---- */
+
+static void list_append(jarm__target_t **head, jarm__target_t **tail, jarm__target_t *t)
+{
+    t->next = NULL;
+    t->prev = *tail;
+    if (*tail)
+        (*tail)->next = t;
+    else
+        *head = t;
+    *tail = t;
+}
+
+static void list_unlink(jarm__target_t **head, jarm__target_t **tail, jarm__target_t *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        *head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        *tail = t->prev;
+    t->next = t->prev = NULL;
+}
+
+/* Take t out of whichever list holds it. */
+static void target_unlink(jarm__scan_t *s, jarm__target_t *t)
+{
+    if (t->queued == 1) {
+        list_unlink(&s->ready_head, &s->ready_tail, t);
+    } else if (t->queued == 2) {
+        list_unlink(&t->paddr->wait_head, &t->paddr->wait_tail, t);
+        s->parked--;
+    }
+    t->queued = 0;
+}
 
 static void ready_push(jarm__scan_t *s, jarm__target_t *t)
 {
     if (t->queued)
         return;
     t->queued = 1;
-    t->next = NULL;
-    t->prev = s->ready_tail;
-    if (s->ready_tail)
-        s->ready_tail->next = t;
-    else
-        s->ready_head = t;
-    s->ready_tail = t;
+    list_append(&s->ready_head, &s->ready_tail, t);
 }
 
-static void ready_remove(jarm__scan_t *s, jarm__target_t *t)
+/* t may not start a connection on its address now: wait there. A confirmation waits first
+ * in line, so that it is the one woken when the address drains. */
+static void addr_park(jarm__scan_t *s, jarm__addr_t *a, jarm__target_t *t, int front)
 {
-    if (!t->queued)
+    target_unlink(s, t);
+    t->queued = 2;
+    s->parked++;
+    if (front && a->wait_head != NULL) {
+        t->prev = NULL;
+        t->next = a->wait_head;
+        a->wait_head->prev = t;
+        a->wait_head = t;
+    } else {
+        list_append(&a->wait_head, &a->wait_tail, t);
+    }
+}
+
+/* May a connection start on a now? `alone`: a confirmation, which needs it to itself. */
+static int addr_room(jarm__addr_t *a, int alone)
+{
+    if (a->exclusive)
+        return 0;
+    if (alone) {
+        if (a->inflight == 0)
+            return 1;
+        a->confirm_waiting = 1; /* start nothing more there until it has drained */
+        return 0;
+    }
+    return !a->confirm_waiting && a->inflight < a->limit;
+}
+
+/* A connection to a ended: hand its room to waiting targets (at most one per free slot). */
+static void addr_wake(jarm__scan_t *s, jarm__addr_t *a)
+{
+    unsigned room;
+
+    if (a->exclusive || a->wait_head == NULL)
         return;
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        s->ready_head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        s->ready_tail = t->prev;
-    t->next = t->prev = NULL;
-    t->queued = 0;
+    if (a->confirm_waiting) {
+        if (a->inflight == 0) {
+            jarm__target_t *t = a->wait_head;
+            target_unlink(s, t);
+            ready_push(s, t);
+        }
+        return;
+    }
+    room = a->limit > a->inflight ? a->limit - a->inflight : 0;
+    while (a->wait_head != NULL && room-- > 0) {
+        jarm__target_t *t = a->wait_head;
+        target_unlink(s, t);
+        ready_push(s, t);
+    }
+}
+
+/*
+ * The probe t would start next, or -1 for none now; *alone is set for a confirmation. The
+ * gate (probe 1) runs alone among its target's probes; probes 2..10 follow, at most
+ * probe_parallel at once; then the confirmations, one at a time, once nothing else of the
+ * target is in flight. A gate that failed while crowded is confirmed before anything else.
+ */
+static int target_next(const jarm__scan_t *s, const jarm__target_t *t, int *alone)
+{
+    *alone = 0;
+    if (t->abandoned)
+        return -1;
+    if (!t->gate_done) {
+        if (t->in_flight > 0)
+            return -1;
+        if (t->confirm & 1u) {
+            *alone = 1;
+            return 0;
+        }
+        return (t->started & 1u) ? -1 : 0;
+    }
+    if (t->started != ALL_PROBES)
+        return t->in_flight < s->opts.probe_parallel ? __builtin_ctz((unsigned)~t->started) : -1;
+    if (t->confirm != 0 && t->in_flight == 0) {
+        *alone = 1;
+        return __builtin_ctz(t->confirm);
+    }
+    return -1;
 }
 
 /* ---- finishing ---- */
@@ -313,6 +556,34 @@ static void target_abandon(jarm__target_t *t)
 }
 
 /*
+ * Did this connection fail the way a server that limits connections per client makes
+ * connections fail (refused, reset or closed without a byte, or no answer at all), while
+ * other connections to its address were in flight? Then the failure is confirmed alone
+ * before it counts. Later probes qualify only when the gate got a ServerHello.
+ */
+static int is_limit_failure(jarm__pstatus_t result)
+{
+    return result == JARM__P_REFUSED || result == JARM__P_RESET || result == JARM__P_CLOSED ||
+           result == JARM__P_TIMEOUT;
+}
+
+static int conn_is_suspect(const conn_t *c, jarm__pstatus_t result)
+{
+    const jarm__target_t *t = c->t;
+    const jarm__addr_t *a = t->paddr;
+
+    if (c->confirming || c->retry || c->at_start < 2 || t->abandoned || a == NULL ||
+        a->gave_up || !is_limit_failure(result))
+        return 0;
+    if (c->probe > 0)
+        return t->probes[0].status == JARM__P_OK;
+    /* A gate crowded by other targets on the address: a quick failure costs little to
+     * confirm; a timeout is worth another wait only once the address has answered
+     * someone (a dead host scanned on many ports stays as cheap as before). */
+    return result != JARM__P_TIMEOUT || a->hello_seen;
+}
+
+/*
  * The one way a connection ends: record its result, close the socket, and queue the
  * connection for flush(), which does the accounting once the current callback is over.
  */
@@ -326,6 +597,9 @@ static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size
         return;
     c->state = C_CLOSING;
     dl_remove(s, c);
+    c->suspect = (uint8_t)conn_is_suspect(c, result);
+    if (result == JARM__P_OK && t->paddr != NULL)
+        t->paddr->hello_seen = 1;
     if (!c->retry) {
         t->probes[c->probe].status = (uint8_t)result;
         t->probes[c->probe].ms = (uint32_t)(uv_now(s->loop) - c->start_ms);
@@ -346,7 +620,7 @@ static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size
     else
         s->closed_head = c;
     s->closed_tail = c;
-    if ((result == JARM__P_TIMEOUT || result == JARM__P_PROXY) && !t->abandoned) {
+    if ((result == JARM__P_TIMEOUT || result == JARM__P_PROXY) && !t->abandoned && !c->suspect) {
         t->proxy_failed = result == JARM__P_PROXY;
         target_abandon(t);
     }
@@ -383,7 +657,7 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
     size_t fp_len;
 
     t->end_ms = uv_now(s->loop);
-    ready_remove(s, t); /* a target can be decided while it waits for room in the window */
+    target_unlink(s, t); /* a target can be decided while it waits for room */
     t->status = target_status(t);
     if (t->abandoned) {
         t->raw = empty_raw;
@@ -432,6 +706,8 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
     s->stats.targets_active--;
     s->stats.by_status[t->status]++;
     s->on_result(s, t);
+    if (t->paddr != NULL)
+        addr_put(s, t->paddr);
     target_put(s, t);
 }
 
@@ -440,6 +716,9 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
 static void conn_closed(jarm__scan_t *s, conn_t *c)
 {
     jarm__target_t *t = c->t;
+    jarm__addr_t *a = t->paddr;
+    uint16_t bit = (uint16_t)(1u << c->probe);
+    int alone;
 
     if (c->rx != NULL)
         rx_put(s, c->rx);
@@ -447,22 +726,62 @@ static void conn_closed(jarm__scan_t *s, conn_t *c)
     t->conns[c->probe] = NULL;
     t->in_flight--;
     s->stats.conns_active--;
+    if (a != NULL) {
+        a->inflight--;
+        if (c->confirming)
+            a->exclusive = 0;
+    }
     if (c->retry) {
         /* Out of sockets: give the probe back; pump() starts it again when there is room. */
         if (!t->abandoned) {
-            t->probes[c->probe].status = JARM__P_PENDING;
-            t->started &= (uint16_t) ~(1u << c->probe);
+            if (c->confirming) {
+                t->confirm |= bit;
+            } else {
+                t->probes[c->probe].status = JARM__P_PENDING;
+                t->started &= (uint16_t)~bit;
+            }
         }
     } else {
         s->stats.conns_done++;
-        if (c->probe == 0)
+        if (c->confirming) {
+            t->retried++;
+            s->stats.probes_retried++;
+            if (a != NULL && !is_limit_failure(t->probes[c->probe].status)) {
+                /* Alone it answered: the address limits connections per client. Keep below
+                 * the number that was in flight when the probe failed. */
+                unsigned learned = t->crowd_min > 1 ? t->crowd_min - 1u : 1u;
+                if (a->confirm_ok < UINT16_MAX)
+                    a->confirm_ok++;
+                if (learned < a->limit) {
+                    if (a->limit == s->opts.per_ip)
+                        s->stats.addrs_limited++;
+                    a->limit = learned;
+                }
+            } else if (a != NULL) {
+                /* A real failure. An address whose failures are always real (a closed probe
+                 * path, say) stops paying for confirmations after a few. */
+                if (a->confirm_failed < UINT16_MAX)
+                    a->confirm_failed++;
+                if (a->confirm_failed >= 8 && a->confirm_ok == 0)
+                    a->gave_up = 1;
+            }
+        }
+        if (c->suspect && !t->abandoned) {
+            /* Perhaps the address limits connections per client: run the probe again alone. */
+            t->confirm |= bit;
+            if (t->crowd_min == 0 || c->at_start < t->crowd_min)
+                t->crowd_min = c->at_start;
+        } else if (c->probe == 0) {
             t->gate_done = 1;
+        }
     }
     conn_put(s, c);
+    if (a != NULL)
+        addr_wake(s, a);
 
-    if (t->in_flight == 0 && t->started == ALL_PROBES)
+    if (t->in_flight == 0 && target_next(s, t, &alone) < 0)
         target_complete(s, t);
-    else if (t->started != ALL_PROBES)
+    else if (t->queued == 0 && target_next(s, t, &alone) >= 0)
         ready_push(s, t);
 }
 
@@ -938,8 +1257,9 @@ static void on_epoll(uv_poll_t *poll, int status, int events)
     flush(s);
 }
 
-/* Start probe `probe` of t. Returns 0, or a resource error (the probe was not started). */
-static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
+/* Start probe `probe` of t (`confirming`: alone on its address, to confirm a failure).
+ * Returns 0, or a resource error (the probe was not started). */
+static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe, int confirming)
 {
     conn_t *c = conn_get(s);
     const struct sockaddr_storage *dest;
@@ -956,6 +1276,15 @@ static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
     t->in_flight++;
     s->stats.conns_active++;
     s->stats.conns_started++;
+    c->confirming = (uint8_t)confirming;
+    if (t->paddr != NULL) {
+        jarm__addr_t *a = t->paddr;
+        c->at_start = (uint16_t)(++a->inflight > 0xffff ? 0xffff : a->inflight);
+        if (confirming) {
+            a->exclusive = 1;
+            a->confirm_waiting = 0;
+        }
+    }
 
     /* Every failure from here on goes through conn_fail() and flush(): a shortage of
      * sockets is retried, anything else (EAFNOSUPPORT, ENETUNREACH...) is the result. */
@@ -1079,16 +1408,6 @@ static void check_done(jarm__scan_t *s)
     }
 }
 
-/* May t start another probe now? The gate (probe 1) runs alone. */
-static int target_can_start(const jarm__scan_t *s, const jarm__target_t *t)
-{
-    if (t->abandoned || t->started == ALL_PROBES)
-        return 0;
-    if (!t->gate_done)
-        return t->in_flight == 0;
-    return t->in_flight < s->opts.probe_parallel;
-}
-
 
 static void pump(jarm__scan_t *s)
 {
@@ -1097,18 +1416,23 @@ static void pump(jarm__scan_t *s)
     s->pumping = 1;
     while (!s->backoff && s->stats.conns_active < s->window) {
         jarm__target_t *t = s->ready_head;
-        unsigned probe;
-        int r;
+        uint16_t bit;
+        int probe, alone, r;
 
         if (t != NULL) {
-            if (!target_can_start(s, t)) {
-                ready_remove(s, t); /* conn_closed() queues it again when it can go on */
+            if ((probe = target_next(s, t, &alone)) < 0) {
+                target_unlink(s, t); /* conn_closed() queues it again when it can go on */
+                continue;
+            }
+            if (t->paddr != NULL && !addr_room(t->paddr, alone)) {
+                addr_park(s, t->paddr, t, alone); /* and go on with other addresses */
                 continue;
             }
             if (!take_token(s))
                 break;
         } else {
-            if (s->input_done || s->stopping)
+            /* Targets waiting for their address are bounded: past that, wait for them. */
+            if (s->input_done || s->stopping || s->parked >= s->park_max)
                 break;
             if (!take_token(s))
                 break;
@@ -1131,25 +1455,39 @@ static void pump(jarm__scan_t *s)
             }
             t->start_ms = uv_now(s->loop);
             t->proxy = s->opts.proxy_label;
+            t->paddr = addr_get(s, t);
             s->stats.targets_started++;
             s->stats.targets_active++;
+            probe = 0;
+            alone = 0;
+            if (t->paddr != NULL && !addr_room(t->paddr, 0)) {
+                addr_park(s, t->paddr, t, 0);
+                s->tokens += 1; /* not used */
+                continue;
+            }
         }
-        probe = (unsigned)__builtin_ctz((unsigned)~t->started); /* the lowest not started */
-        t->started |= (uint16_t)(1u << probe);
-        r = probe_start(s, t, probe);
+        bit = (uint16_t)(1u << probe);
+        if (alone)
+            t->confirm &= (uint16_t)~bit;
+        else
+            t->started |= bit;
+        r = probe_start(s, t, (unsigned)probe, alone);
         if (r != 0) {
             /* Out of sockets or memory. The probe is given back in conn_closed() (or now, if it
              * never got a connection); back off and retry later. */
             int failed = t->conns[probe] != NULL;
             if (!failed) {
-                t->started &= (uint16_t) ~(1u << probe);
+                if (alone)
+                    t->confirm |= bit;
+                else
+                    t->started &= (uint16_t)~bit;
                 ready_push(s, t);
             }
             resource_backoff(s, failed);
             break;
         }
-        if (t->queued && !target_can_start(s, t))
-            ready_remove(s, t);
+        if (t->queued == 1 && target_next(s, t, &alone) < 0)
+            target_unlink(s, t);
     }
     s->stats.window = s->window;
     s->pumping = 0;
@@ -1169,9 +1507,23 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
         s->opts.concurrency = 1;
     if (s->opts.probe_parallel < 1 || s->opts.probe_parallel > JARM_PROBES - 1)
         s->opts.probe_parallel = JARM_PROBES - 1;
+    if (s->opts.per_ip == 0)
+        s->opts.per_ip = JARM__PER_IP_DEFAULT;
     s->window = s->opts.concurrency;
+    s->park_max = s->opts.concurrency > 64 ? s->opts.concurrency : 64;
     if (jarm_rng_init(&s->rng) != 0)
         return UV_EIO;
+    {
+        /* Room for the addresses of every target that can be active, and the learned ones. */
+        size_t want = (size_t)s->opts.concurrency * 2 + s->park_max + ADDR_LEARNED_MAX, n = 1024;
+        while (n < want && n < ((size_t)1 << 18))
+            n <<= 1;
+        s->addr_buckets = calloc(n, sizeof(*s->addr_buckets));
+        if (s->addr_buckets == NULL)
+            return UV_ENOMEM;
+        s->addr_mask = n - 1;
+        jarm_rng_fill(&s->rng, (uint8_t *)&s->addr_seed, sizeof(s->addr_seed));
+    }
     s->scratch = malloc(JARM_PROBE_STR_MAX);
     s->rawbuf_cap = 4096;
     s->rawbuf = malloc(s->rawbuf_cap);
@@ -1228,6 +1580,7 @@ static void on_handle_closed(uv_handle_t *h)
     while (s->free_rx_n > 0)
         free(s->free_rx[--s->free_rx_n]);
     free(s->free_rx);
+    free(s->addr_buckets);
     free(s->scratch);
     free(s->rawbuf);
     free(s->fpbuf);
