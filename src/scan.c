@@ -71,6 +71,9 @@ typedef struct jarm__conn_s {
     uint8_t confirming; /* a confirmation: the probe again, alone on its address */
     uint8_t suspect;    /* failed while crowded: confirm before the failure counts */
     uint16_t at_start;  /* connections in flight to the address when it started, itself included */
+    uint16_t crowd;     /* the most connections to the address seen in flight with it */
+    uint8_t recent;     /* it started right after another connection to the address ended */
+    uint32_t start_seq; /* the address's start count when it started */
     uint8_t socks_step;
     uint16_t socks_len, socks_need;
     uint8_t socks[8]; /* the proxy's reply being read */
@@ -218,12 +221,22 @@ struct jarm__addr_s {
     uint8_t hello_seen;      /* some connection got a ServerHello: the address is alive */
     uint8_t gave_up;         /* confirmations only ever failed again: stop confirming */
     uint16_t confirm_ok, confirm_failed;
+    uint8_t closed_once;
+    uint64_t last_close;     /* when a connection to it last ended */
+    uint32_t starts;         /* connections started, to see if one started after another */
     unsigned users;          /* active targets */
     unsigned inflight;       /* connections in flight */
     unsigned limit;
 };
 
 #define ADDR_LEARNED_MAX 4096
+
+/*
+ * A limiter counts a connection until it has processed its end, a little after we closed
+ * it: a connection started within this long of another one's end may still be counted
+ * with it, and a confirmation waits this long after the address's last connection ended.
+ */
+#define SETTLE_MS 50
 
 static uint64_t addr_hash(const jarm__scan_t *s, const uint8_t *key, size_t n)
 {
@@ -440,8 +453,26 @@ static void target_unlink(jarm__scan_t *s, jarm__target_t *t)
     } else if (t->queued == 2) {
         list_unlink(&t->paddr->wait_head, &t->paddr->wait_tail, t);
         s->parked--;
+    } else if (t->queued == 3) {
+        list_unlink(&s->gap_head, &s->gap_tail, t);
     }
     t->queued = 0;
+}
+
+static void on_gap(uv_timer_t *timer);
+
+/* A confirmation waits until its address has been quiet for SETTLE_MS. */
+static void gap_push(jarm__scan_t *s, jarm__target_t *t, uint64_t due)
+{
+    uint64_t now = uv_now(s->loop);
+
+    target_unlink(s, t);
+    t->queued = 3;
+    t->gap_due = due;
+    list_append(&s->gap_head, &s->gap_tail, t);
+    if (!uv_is_active((uv_handle_t *)&s->gap_timer) ||
+        uv_timer_get_due_in(&s->gap_timer) > due - now)
+        uv_timer_start(&s->gap_timer, on_gap, due > now ? due - now : 0, 0);
 }
 
 static void ready_push(jarm__scan_t *s, jarm__target_t *t)
@@ -469,16 +500,19 @@ static void addr_park(jarm__scan_t *s, jarm__addr_t *a, jarm__target_t *t, int f
     }
 }
 
-/* May a connection start on a now? `alone`: a confirmation, which needs it to itself. */
-static int addr_room(jarm__addr_t *a, int alone)
+/* May a connection start on a now? 1: yes, 0: not until one ends, 2: not until the address
+ * has settled (a confirmation, which needs the address to itself: `alone`). */
+static int addr_room(jarm__scan_t *s, jarm__addr_t *a, int alone)
 {
     if (a->exclusive)
         return 0;
     if (alone) {
-        if (a->inflight == 0)
-            return 1;
         a->confirm_waiting = 1; /* start nothing more there until it has drained */
-        return 0;
+        if (a->inflight > 0)
+            return 0;
+        if (a->closed_once && uv_now(s->loop) < a->last_close + SETTLE_MS)
+            return 2;
+        return 1;
     }
     return !a->confirm_waiting && a->inflight < a->limit;
 }
@@ -572,8 +606,13 @@ static int conn_is_suspect(const conn_t *c, jarm__pstatus_t result)
     const jarm__target_t *t = c->t;
     const jarm__addr_t *a = t->paddr;
 
-    if (c->confirming || c->retry || c->at_start < 2 || t->abandoned || a == NULL ||
-        a->gave_up || !is_limit_failure(result))
+    if (c->confirming || c->retry || t->abandoned || a == NULL || a->gave_up ||
+        !is_limit_failure(result))
+        return 0;
+    /* Crowded: others were in flight when it started, or started while it was in flight, or
+     * (for a quick failure) it started while the limiter may still have counted one that
+     * had just ended. */
+    if (c->at_start < 2 && a->starts == c->start_seq && !(c->recent && result != JARM__P_TIMEOUT))
         return 0;
     if (c->probe > 0)
         return t->probes[0].status == JARM__P_OK;
@@ -598,6 +637,10 @@ static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size
     c->state = C_CLOSING;
     dl_remove(s, c);
     c->suspect = (uint8_t)conn_is_suspect(c, result);
+    if (c->suspect) {
+        unsigned crowd = c->at_start > t->paddr->inflight ? c->at_start : t->paddr->inflight;
+        c->crowd = (uint16_t)(crowd < 2 ? 2 : crowd > 0xffff ? 0xffff : crowd);
+    }
     if (result == JARM__P_OK && t->paddr != NULL)
         t->paddr->hello_seen = 1;
     if (!c->retry) {
@@ -728,6 +771,8 @@ static void conn_closed(jarm__scan_t *s, conn_t *c)
     s->stats.conns_active--;
     if (a != NULL) {
         a->inflight--;
+        a->last_close = uv_now(s->loop);
+        a->closed_once = 1;
         if (c->confirming)
             a->exclusive = 0;
     }
@@ -769,8 +814,8 @@ static void conn_closed(jarm__scan_t *s, conn_t *c)
         if (c->suspect && !t->abandoned) {
             /* Perhaps the address limits connections per client: run the probe again alone. */
             t->confirm |= bit;
-            if (t->crowd_min == 0 || c->at_start < t->crowd_min)
-                t->crowd_min = c->at_start;
+            if (t->crowd_min == 0 || c->crowd < t->crowd_min)
+                t->crowd_min = c->crowd;
         } else if (c->probe == 0) {
             t->gate_done = 1;
         }
@@ -1280,6 +1325,8 @@ static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe, int c
     if (t->paddr != NULL) {
         jarm__addr_t *a = t->paddr;
         c->at_start = (uint16_t)(++a->inflight > 0xffff ? 0xffff : a->inflight);
+        c->start_seq = ++a->starts;
+        c->recent = (uint8_t)(a->closed_once && c->start_ms < a->last_close + SETTLE_MS);
         if (confirming) {
             a->exclusive = 1;
             a->confirm_waiting = 0;
@@ -1347,6 +1394,28 @@ static void on_retry(uv_timer_t *timer)
     flush(s);
 }
 
+/* Confirmations whose address has settled go to the ready queue. */
+static void on_gap(uv_timer_t *timer)
+{
+    jarm__scan_t *s = JARM__CONTAINER_OF(timer, jarm__scan_t, gap_timer);
+    uint64_t now = uv_now(s->loop), next = 0;
+    jarm__target_t *t = s->gap_head;
+
+    while (t != NULL) {
+        jarm__target_t *n = t->next;
+        if (t->gap_due <= now) {
+            target_unlink(s, t);
+            ready_push(s, t);
+        } else if (next == 0 || t->gap_due < next) {
+            next = t->gap_due;
+        }
+        t = n;
+    }
+    if (next != 0)
+        uv_timer_start(&s->gap_timer, on_gap, next - now, 0);
+    flush(s);
+}
+
 /* flush() gave the loop a turn with work left over: go on. */
 static void on_kick(uv_timer_t *timer)
 {
@@ -1404,6 +1473,7 @@ static void check_done(jarm__scan_t *s)
         uv_timer_stop(&s->deadline_timer);
         uv_timer_stop(&s->retry_timer);
         uv_timer_stop(&s->kick_timer);
+        uv_timer_stop(&s->gap_timer);
         s->on_done(s);
     }
 }
@@ -1424,8 +1494,11 @@ static void pump(jarm__scan_t *s)
                 target_unlink(s, t); /* conn_closed() queues it again when it can go on */
                 continue;
             }
-            if (t->paddr != NULL && !addr_room(t->paddr, alone)) {
-                addr_park(s, t->paddr, t, alone); /* and go on with other addresses */
+            if (t->paddr != NULL && (r = addr_room(s, t->paddr, alone)) != 1) {
+                if (r == 2)
+                    gap_push(s, t, t->paddr->last_close + SETTLE_MS);
+                else
+                    addr_park(s, t->paddr, t, alone); /* and go on with other addresses */
                 continue;
             }
             if (!take_token(s))
@@ -1460,7 +1533,7 @@ static void pump(jarm__scan_t *s)
             s->stats.targets_active++;
             probe = 0;
             alone = 0;
-            if (t->paddr != NULL && !addr_room(t->paddr, 0)) {
+            if (t->paddr != NULL && addr_room(s, t->paddr, 0) != 1) {
                 addr_park(s, t->paddr, t, 0);
                 s->tokens += 1; /* not used */
                 continue;
@@ -1536,10 +1609,11 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
     if ((r = uv_timer_init(loop, &s->deadline_timer)) != 0 ||
         (r = uv_timer_init(loop, &s->retry_timer)) != 0 ||
         (r = uv_timer_init(loop, &s->kick_timer)) != 0 ||
+        (r = uv_timer_init(loop, &s->gap_timer)) != 0 ||
         (r = uv_poll_init(loop, &s->ep_poll, s->epfd)) != 0 ||
         (r = uv_poll_start(&s->ep_poll, UV_READABLE, on_epoll)) != 0)
         return r;
-    s->handles_open = 4;
+    s->handles_open = 5;
     return 0;
 }
 
@@ -1596,9 +1670,11 @@ void jarm__scan_close(jarm__scan_t *s, void (*close_cb)(jarm__scan_t *s))
     s->deadline_timer.data = s;
     s->retry_timer.data = s;
     s->kick_timer.data = s;
+    s->gap_timer.data = s;
     s->ep_poll.data = s;
     uv_close((uv_handle_t *)&s->deadline_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->retry_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->kick_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->gap_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->ep_poll, on_handle_closed);
 }

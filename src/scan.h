@@ -90,7 +90,9 @@ struct jarm__target_s {
     struct jarm__conn_s *conns[JARM_PROBES];
     uint16_t started; /* bit i: probe i was started (and not given back for a retry) */
     uint8_t in_flight, gate_done;
-    uint8_t queued;       /* 1: in the ready queue, 2: waiting for room on its address */
+    uint8_t queued;       /* 1: in the ready queue, 2: waiting for room on its address,
+                             3: a confirmation waiting for its address to settle */
+    uint64_t gap_due;     /* queued 3: when it may start */
     uint16_t confirm;     /* bit i: probe i failed while crowded, to be run again alone */
     uint16_t crowd_min;   /* fewest connections in flight to the address at such a failure */
     jarm__addr_t *paddr;  /* its address's entry (per-address limit), or NULL */
@@ -143,7 +145,7 @@ struct jarm__scan_s {
     jarm__scan_stats_t stats;
 
     /* Engine state: see scan.c. */
-    uv_timer_t deadline_timer, retry_timer, kick_timer;
+    uv_timer_t deadline_timer, retry_timer, kick_timer, gap_timer;
     uv_poll_t ep_poll; /* the private epoll instance of the probe sockets, on the loop */
     int epfd;
     struct jarm__conn_s *closed_head, *closed_tail; /* finished, waiting for flush() */
@@ -160,6 +162,7 @@ struct jarm__scan_s {
     size_t lru_n;
     uint64_t addr_seed;
     unsigned parked, park_max; /* targets waiting for room on their address */
+    jarm__target_t *gap_head, *gap_tail; /* confirmations waiting for their address to settle */
     uint8_t **free_rx;                       /* pool of JARM_RX_MAX receive buffers */
     size_t free_rx_n, free_rx_cap;
     void **blocks; /* every slab allocated, freed at close */
