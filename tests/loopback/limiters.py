@@ -10,8 +10,8 @@ iproute2 and iptables; the HAProxy, openssl and dnsmasq parts skip themselves wh
 are missing.
 
 For every case the expected fingerprint is the one the same server gives a sequential scan
-(`--probe-parallel 1`, a generous timeout, the limiter in place); the scans under test use
-the default options (the default --per-ip) and a short timeout.
+(`--probe-parallel 1`, a generous timeout, 50 ms between connections, the limiter in place);
+the scans under test use the default options (the default --per-ip) and a short timeout.
 
 The server-side count of connections open at once is the responder's own peak (it counts
 every accepted connection until it is closed), checked against --per-ip.
@@ -144,7 +144,10 @@ def scan(args, targets, *extra, timeout=2, wall=120):
 
 
 def sequential(args, target, *extra):
-    r = scan(args, [target], "--probe-parallel", 1, *extra, timeout=5)
+    """The reference's schedule: one probe at a time, a generous timeout, and (like the
+    reference's own pace) 50 ms between connections, so that the limiter has processed the
+    end of one before the next arrives."""
+    r = scan(args, [target], "--probe-parallel", 1, "-r", 20, *extra, timeout=5)
     return r.row
 
 
