@@ -213,12 +213,14 @@ struct jarm__addr_s {
     jarm__addr_t *hnext;               /* hash chain */
     jarm__addr_t *lru_prev, *lru_next; /* the idle learned list */
     jarm__target_t *wait_head, *wait_tail;
+    jarm__target_t *seg_tail; /* the last waiting target that is under way, or NULL */
+    unsigned ready_n;         /* its targets in the ready queue */
     uint64_t hash;
     uint8_t key[16];
     uint8_t key_len, in_lru;
     uint8_t exclusive;       /* a confirmation is in flight: nothing else starts */
     uint8_t confirm_waiting; /* a confirmation waits for the address to drain */
-    uint8_t hello_seen;      /* some connection got a ServerHello: the address is alive */
+    uint64_t hello_ports;    /* ports (a bit per port modulo 64) that gave a ServerHello */
     uint8_t gave_up;         /* confirmations only ever failed again: stop confirming */
     uint16_t confirm_ok, confirm_failed;
     uint8_t closed_once;
@@ -450,8 +452,13 @@ static void target_unlink(jarm__scan_t *s, jarm__target_t *t)
 {
     if (t->queued == 1) {
         list_unlink(&s->ready_head, &s->ready_tail, t);
+        if (t->paddr != NULL)
+            t->paddr->ready_n--;
     } else if (t->queued == 2) {
-        list_unlink(&t->paddr->wait_head, &t->paddr->wait_tail, t);
+        jarm__addr_t *a = t->paddr;
+        if (a->seg_tail == t)
+            a->seg_tail = t->prev != NULL && t->prev->seg ? t->prev : NULL;
+        list_unlink(&a->wait_head, &a->wait_tail, t);
         s->parked--;
     } else if (t->queued == 3) {
         list_unlink(&s->gap_head, &s->gap_tail, t);
@@ -481,23 +488,71 @@ static void ready_push(jarm__scan_t *s, jarm__target_t *t)
         return;
     t->queued = 1;
     list_append(&s->ready_head, &s->ready_tail, t);
+    if (t->paddr != NULL)
+        t->paddr->ready_n++;
 }
 
-/* t may not start a connection on its address now: wait there. A confirmation waits first
- * in line, so that it is the one woken when the address drains. */
-static void addr_park(jarm__scan_t *s, jarm__addr_t *a, jarm__target_t *t, int front)
+/* A target under way goes on before targets that have not started. */
+static void ready_push_front(jarm__scan_t *s, jarm__target_t *t)
 {
+    if (t->queued)
+        return;
+    t->queued = 1;
+    if (t->paddr != NULL)
+        t->paddr->ready_n++;
+    t->prev = NULL;
+    t->next = s->ready_head;
+    if (s->ready_head)
+        s->ready_head->prev = t;
+    else
+        s->ready_tail = t;
+    s->ready_head = t;
+}
+
+/* Insert t into a's wait list after `after` (NULL: at the head). */
+static void wait_insert(jarm__addr_t *a, jarm__target_t *after, jarm__target_t *t)
+{
+    t->prev = after;
+    t->next = after ? after->next : a->wait_head;
+    if (t->next)
+        t->next->prev = t;
+    else
+        a->wait_tail = t;
+    if (after)
+        after->next = t;
+    else
+        a->wait_head = t;
+}
+
+/*
+ * t may not start a connection on its address now: wait there. The list has two parts:
+ * first the targets already under way (and confirmations, first of all, so that one is
+ * woken when the address drains), in order; then the targets not started yet, in order.
+ * Targets in flight finish before new ones start.
+ */
+static void addr_park(jarm__scan_t *s, jarm__addr_t *a, jarm__target_t *t, int alone)
+{
+    int under_way = alone || t->in_flight > 0 || t->gate_done || t->woken;
+
     target_unlink(s, t);
     t->queued = 2;
     s->parked++;
-    if (front && a->wait_head != NULL) {
-        t->prev = NULL;
-        t->next = a->wait_head;
-        a->wait_head->prev = t;
-        a->wait_head = t;
+    t->seg = 0;
+    if (alone) {
+        t->seg = 1;
+        wait_insert(a, NULL, t);
+        if (a->seg_tail == NULL)
+            a->seg_tail = t;
+    } else if (a->confirm_waiting) {
+        list_append(&a->wait_head, &a->wait_tail, t); /* behind the confirmation */
+    } else if (under_way) {
+        t->seg = 1;
+        wait_insert(a, a->seg_tail, t);
+        a->seg_tail = t;
     } else {
         list_append(&a->wait_head, &a->wait_tail, t);
     }
+    t->woken = 0;
 }
 
 /* May a connection start on a now? 1: yes, 0: not until one ends, 2: not until the address
@@ -532,11 +587,13 @@ static void addr_wake(jarm__scan_t *s, jarm__addr_t *a)
         }
         return;
     }
-    room = a->limit > a->inflight ? a->limit - a->inflight : 0;
+    /* Targets of the address already in the ready queue take their share first. */
+    room = a->limit > a->inflight + a->ready_n ? a->limit - a->inflight - a->ready_n : 0;
     while (a->wait_head != NULL && room-- > 0) {
         jarm__target_t *t = a->wait_head;
         target_unlink(s, t);
         ready_push(s, t);
+        t->woken = 1;
     }
 }
 
@@ -617,9 +674,10 @@ static int conn_is_suspect(const conn_t *c, jarm__pstatus_t result)
     if (c->probe > 0)
         return t->probes[0].status == JARM__P_OK;
     /* A gate crowded by other targets on the address: a quick failure costs little to
-     * confirm; a timeout is worth another wait only once the address has answered
-     * someone (a dead host scanned on many ports stays as cheap as before). */
-    return result != JARM__P_TIMEOUT || a->hello_seen;
+     * confirm; a timeout is worth another wait only when that port has answered someone
+     * (a filtered port beside a live one, or a dead host on many ports, stays as cheap as
+     * before). */
+    return result != JARM__P_TIMEOUT || (a->hello_ports >> (t->port & 63) & 1);
 }
 
 /*
@@ -642,7 +700,7 @@ static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size
         c->crowd = (uint16_t)(crowd < 2 ? 2 : crowd > 0xffff ? 0xffff : crowd);
     }
     if (result == JARM__P_OK && t->paddr != NULL)
-        t->paddr->hello_seen = 1;
+        t->paddr->hello_ports |= UINT64_C(1) << (t->port & 63);
     if (!c->retry) {
         t->probes[c->probe].status = (uint8_t)result;
         t->probes[c->probe].ms = (uint32_t)(uv_now(s->loop) - c->start_ms);
@@ -761,7 +819,7 @@ static void conn_closed(jarm__scan_t *s, conn_t *c)
     jarm__target_t *t = c->t;
     jarm__addr_t *a = t->paddr;
     uint16_t bit = (uint16_t)(1u << c->probe);
-    int alone;
+    int alone, finished;
 
     if (c->rx != NULL)
         rx_put(s, c->rx);
@@ -821,13 +879,16 @@ static void conn_closed(jarm__scan_t *s, conn_t *c)
         }
     }
     conn_put(s, c);
+
+    /* The target goes on first, then the address's waiting targets get the room left:
+     * targets already in flight finish before new ones start. */
+    finished = t->in_flight == 0 && target_next(s, t, &alone) < 0;
+    if (!finished && t->queued == 0 && target_next(s, t, &alone) >= 0)
+        ready_push_front(s, t);
     if (a != NULL)
         addr_wake(s, a);
-
-    if (t->in_flight == 0 && target_next(s, t, &alone) < 0)
+    if (finished)
         target_complete(s, t);
-    else if (t->queued == 0 && target_next(s, t, &alone) >= 0)
-        ready_push(s, t);
 }
 
 /*
@@ -1544,6 +1605,7 @@ static void pump(jarm__scan_t *s)
             t->confirm &= (uint16_t)~bit;
         else
             t->started |= bit;
+        t->woken = 0;
         r = probe_start(s, t, (unsigned)probe, alone);
         if (r != 0) {
             /* Out of sockets or memory. The probe is given back in conn_closed() (or now, if it

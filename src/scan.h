@@ -95,6 +95,8 @@ struct jarm__target_s {
     uint64_t gap_due;     /* queued 3: when it may start */
     uint16_t confirm;     /* bit i: probe i failed while crowded, to be run again alone */
     uint16_t crowd_min;   /* fewest connections in flight to the address at such a failure */
+    uint8_t woken;        /* moved from its address's wait list to the ready queue */
+    uint8_t seg;          /* waiting among the targets under way */
     jarm__addr_t *paddr;  /* its address's entry (per-address limit), or NULL */
     uint8_t abandoned;    /* a probe timed out or the proxy failed: no more probes */
     uint8_t proxy_failed; /* ... and it was the proxy */
