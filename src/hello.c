@@ -1,7 +1,8 @@
 /*
  * hello.c - the reference's read_packet, as an incremental parser.
  *
- * The reference turns the bytes of one recv(1484) into a probe string (spec section 4.1):
+ * The reference turns the bytes of one recv(1484) into a probe string (jarm(7), THE REPLY
+ * PARSER):
  * classification (step A), fixed fields clipped to the buffer (step B), then a chain of
  * heuristics and an extension walk (step C) whose quirks are reproduced exactly: the
  * session-id length taken unchecked, the record length used as the ServerHello length, the
@@ -13,8 +14,9 @@
  * that a byte does not exist in the buffer. Only the second kind can change when more bytes
  * arrive. So the parser runs on what it has, remembering whether any "byte i is missing"
  * observation influenced the result (`rd.short_read`); if none did, every longer buffer
- * gives the same result and the answer is final even without EOF. This is the read rule of
- * DESIGN.md section 1: stop as soon as every byte the parser inspects is present.
+ * gives the same result and the answer is final even without EOF. This is jarmsweep's read
+ * rule (jarm(7), JARMSWEEP'S DEVIATIONS): stop as soon as every byte the parser inspects is
+ * present.
  */
 #include <string.h>
 
@@ -91,31 +93,18 @@ static int utf8_valid(const uint8_t *s, size_t n)
     return 1;
 }
 
-/* A bounded text writer; `need` counts what would have been written. */
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct out *o, const void *s, size_t n)
-{
-    if (n > 0 && o->len < o->cap && n <= o->cap - o->len)
-        memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void put_hex(struct out *o, const uint8_t *b, size_t n)
+static void put_hex(jarm__out_t *o, const uint8_t *b, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     char tmp[2];
     for (size_t i = 0; i < n; i++) {
         tmp[0] = hex[b[i] >> 4];
         tmp[1] = hex[b[i] & 15];
-        put(o, tmp, 2);
+        jarm__out_put(o, tmp, 2);
     }
 }
 
-static void put_hex16(struct out *o, uint16_t v)
+static void put_hex16(jarm__out_t *o, uint16_t v)
 {
     uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
     put_hex(o, b, 2);
@@ -134,7 +123,7 @@ struct ext_result {
     size_t alpn_len;
 };
 
-/* Spec 4.1 step C. */
+/* Step C of jarm(7)'s reply parser: rules C1 to C5. */
 static int parse_extensions(struct rd *r, size_t S, struct ext_result *x)
 {
     static const uint8_t pat_sid[3] = {0x0e, 0xac, 0x0b}, pat_abs[3] = {0x0f, 0xf0, 0x0b};
@@ -203,7 +192,7 @@ int jarm_reply_parse(const uint8_t *buf, size_t len, int final, jarm_reply_t *re
                      size_t cap)
 {
     struct rd r = {buf, len < JARM_RX_MAX ? len : JARM_RX_MAX, 0};
-    struct out o = {out, 0, out ? cap : 0};
+    jarm__out_t o = {out, 0, out ? cap : 0};
     struct ext_result x;
     jarm_reply_kind_t kind;
     size_t S, cipher_len;
@@ -239,17 +228,17 @@ int jarm_reply_parse(const uint8_t *buf, size_t len, int final, jarm_reply_t *re
         return JARM_EAGAIN;
     kind = JARM_REPLY_SERVER_HELLO;
     put_hex(&o, buf + 44 + S, cipher_len);
-    put(&o, "|", 1);
+    jarm__out_put(&o, "|", 1);
     put_hex(&o, buf + 9, 2);
-    put(&o, "|", 1);
+    jarm__out_put(&o, "|", 1);
     if (ext == EXT_SKIP) {
-        put(&o, "|", 1);
+        jarm__out_put(&o, "|", 1);
     } else {
-        put(&o, x.alpn, x.alpn_len);
-        put(&o, "|", 1);
+        jarm__out_put(&o, x.alpn, x.alpn_len);
+        jarm__out_put(&o, "|", 1);
         for (size_t i = 0; i < x.ntypes; i++) {
             if (i)
-                put(&o, "-", 1);
+                jarm__out_put(&o, "-", 1);
             put_hex16(&o, x.types[i]);
         }
     }
@@ -258,7 +247,7 @@ int jarm_reply_parse(const uint8_t *buf, size_t len, int final, jarm_reply_t *re
 Empty:
     if (!final && r.short_read)
         return JARM_EAGAIN;
-    put(&o, "|||", 3);
+    jarm__out_put(&o, "|||", 3);
 Done:
     if (o.len >= o.cap) {
         if (out != NULL || cap != 0)
