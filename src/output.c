@@ -197,6 +197,8 @@ void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *
         jarm__buf_puts(b, ",\"proxy\":");
         jarm__buf_json_str(b, t->proxy, strlen(t->proxy));
     }
+    if (t->retried > 0)
+        jarm__buf_printf(b, ",\"retried\":%u", t->retried);
     if (t->error != NULL) {
         jarm__buf_puts(b, ",\"error\":");
         jarm__buf_json_str(b, t->error, strlen(t->error));

@@ -68,6 +68,12 @@ typedef struct jarm__conn_s {
     uint8_t probe;
     uint8_t state;
     uint8_t connected, retry, in_dl;
+    uint8_t confirming; /* a confirmation: the probe again, alone on its address */
+    uint8_t suspect;    /* failed while crowded: confirm before the failure counts */
+    uint16_t at_start;  /* connections in flight to the address when it started, itself included */
+    uint16_t crowd;     /* the most connections to the address seen in flight with it */
+    uint8_t recent;     /* it started right after another connection to the address ended */
+    uint32_t start_seq; /* the address's start count when it started */
     uint8_t socks_step;
     uint16_t socks_len, socks_need;
     uint8_t socks[8]; /* the proxy's reply being read */
@@ -191,6 +197,161 @@ static void rx_put(jarm__scan_t *s, uint8_t *rx)
     s->free_rx[s->free_rx_n++] = rx;
 }
 
+/* ---- addresses: connections in flight per address, limits, waiting targets ----
+ *
+ * One entry per address of an active target, in a hash table with chains, keyed by the
+ * address bytes under a per-run random seed. An entry counts the connections in flight to
+ * the address (across all its targets, ports and names) against its limit: --per-ip, or
+ * lower once the address has shown limiting. A target that may not start a connection
+ * because its address is full waits in the entry's list, not in the ready queue, so it never
+ * holds up targets on other addresses. Entries are freed with their last target, except
+ * those with a learned limit, kept (at most ADDR_LEARNED_MAX, least recently used dropped)
+ * so later targets on the address start at that limit. Every operation is O(1).
+ */
+
+struct jarm__addr_s {
+    jarm__addr_t *hnext;               /* hash chain */
+    jarm__addr_t *lru_prev, *lru_next; /* the idle learned list */
+    jarm__target_t *wait_head, *wait_tail;
+    jarm__target_t *seg_tail; /* the last waiting target that is under way, or NULL */
+    unsigned ready_n;         /* its targets in the ready queue */
+    uint64_t hash;
+    uint8_t key[16];
+    uint8_t key_len, in_lru;
+    uint8_t exclusive;       /* a confirmation is in flight: nothing else starts */
+    uint8_t confirm_waiting; /* a confirmation waits for the address to drain */
+    uint64_t hello_ports;    /* ports (a bit per port modulo 64) that gave a ServerHello */
+    uint8_t gave_up;         /* confirmations only ever failed again: stop confirming */
+    uint16_t confirm_ok, confirm_failed;
+    uint8_t closed_once;
+    uint64_t last_close;     /* when a connection to it last ended */
+    uint32_t starts;         /* connections started, to see if one started after another */
+    unsigned users;          /* active targets */
+    unsigned inflight;       /* connections in flight */
+    unsigned limit;
+};
+
+#define ADDR_LEARNED_MAX 4096
+
+/*
+ * A limiter counts a connection until it has processed its end, a little after we closed
+ * it: a connection started within this long of another one's end may still be counted
+ * with it, and a confirmation waits this long after the address's last connection ended.
+ */
+#define SETTLE_MS 50
+
+static uint64_t addr_hash(const jarm__scan_t *s, const uint8_t *key, size_t n)
+{
+    uint64_t h = s->addr_seed ^ n;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t w = 0;
+        memcpy(&w, key + i, 4);
+        h = (h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static void lru_remove(jarm__scan_t *s, jarm__addr_t *a)
+{
+    if (!a->in_lru)
+        return;
+    if (a->lru_prev)
+        a->lru_prev->lru_next = a->lru_next;
+    else
+        s->lru_head = a->lru_next;
+    if (a->lru_next)
+        a->lru_next->lru_prev = a->lru_prev;
+    else
+        s->lru_tail = a->lru_prev;
+    a->lru_prev = a->lru_next = NULL;
+    a->in_lru = 0;
+    s->lru_n--;
+}
+
+static void addr_free(jarm__scan_t *s, jarm__addr_t *a)
+{
+    jarm__addr_t **pp = &s->addr_buckets[a->hash & s->addr_mask];
+    while (*pp != a)
+        pp = &(*pp)->hnext;
+    *pp = a->hnext;
+    lru_remove(s, a);
+    a->hnext = s->free_addrs;
+    s->free_addrs = a;
+}
+
+/* The entry of t's address, created if needed; NULL when t has none (a name for the proxy)
+ * or memory is short (then the target goes without the limit rather than not at all). */
+static jarm__addr_t *addr_get(jarm__scan_t *s, const jarm__target_t *t)
+{
+    const uint8_t *key;
+    size_t n;
+    uint64_t h;
+    jarm__addr_t *a;
+
+    if (t->by_name || s->addr_buckets == NULL)
+        return NULL;
+    if (t->addr.ss_family == AF_INET) {
+        key = (const uint8_t *)&((const struct sockaddr_in *)&t->addr)->sin_addr;
+        n = 4;
+    } else if (t->addr.ss_family == AF_INET6) {
+        key = (const uint8_t *)&((const struct sockaddr_in6 *)&t->addr)->sin6_addr;
+        n = 16;
+    } else {
+        return NULL;
+    }
+    h = addr_hash(s, key, n);
+    for (a = s->addr_buckets[h & s->addr_mask]; a != NULL; a = a->hnext)
+        if (a->hash == h && a->key_len == n && memcmp(a->key, key, n) == 0) {
+            lru_remove(s, a);
+            a->users++;
+            return a;
+        }
+    if (s->free_addrs == NULL) {
+        jarm__addr_t *slab = calloc(SLAB, sizeof(*slab));
+        if (slab == NULL || remember_block(s, slab) != 0) {
+            free(slab);
+            return NULL;
+        }
+        for (size_t i = 0; i < SLAB; i++) {
+            slab[i].hnext = s->free_addrs;
+            s->free_addrs = &slab[i];
+        }
+    }
+    a = s->free_addrs;
+    s->free_addrs = a->hnext;
+    memset(a, 0, sizeof(*a));
+    a->hash = h;
+    memcpy(a->key, key, n);
+    a->key_len = (uint8_t)n;
+    a->limit = s->opts.per_ip;
+    a->users = 1;
+    a->hnext = s->addr_buckets[h & s->addr_mask];
+    s->addr_buckets[h & s->addr_mask] = a;
+    return a;
+}
+
+/* t is done with its address: free the entry, or keep what it learned. */
+static void addr_put(jarm__scan_t *s, jarm__addr_t *a)
+{
+    if (--a->users > 0)
+        return;
+    if (a->limit >= s->opts.per_ip) {
+        addr_free(s, a);
+        return;
+    }
+    a->in_lru = 1;
+    a->lru_prev = s->lru_tail;
+    a->lru_next = NULL;
+    if (s->lru_tail)
+        s->lru_tail->lru_next = a;
+    else
+        s->lru_head = a;
+    s->lru_tail = a;
+    if (++s->lru_n > ADDR_LEARNED_MAX)
+        addr_free(s, s->lru_head);
+}
+
 /* ---- deadlines: one list in start order, one timer for its head ---- */
 
 static void dl_remove(jarm__scan_t *s, conn_t *c)
@@ -260,36 +421,209 @@ static int target_store(jarm__target_t *t, unsigned probe, const char *str, size
     return 0;
 }
 
-/* ---- the ready queue: targets with a probe to start, doubly linked ---- */
+/* ---- the ready queue and the address wait lists (doubly linked through t->next/prev) ---- */
+
+static void list_append(jarm__target_t **head, jarm__target_t **tail, jarm__target_t *t)
+{
+    t->next = NULL;
+    t->prev = *tail;
+    if (*tail)
+        (*tail)->next = t;
+    else
+        *head = t;
+    *tail = t;
+}
+
+static void list_unlink(jarm__target_t **head, jarm__target_t **tail, jarm__target_t *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        *head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        *tail = t->prev;
+    t->next = t->prev = NULL;
+}
+
+/* Take t out of whichever list holds it. */
+static void target_unlink(jarm__scan_t *s, jarm__target_t *t)
+{
+    if (t->queued == 1) {
+        list_unlink(&s->ready_head, &s->ready_tail, t);
+        if (t->paddr != NULL)
+            t->paddr->ready_n--;
+    } else if (t->queued == 2) {
+        jarm__addr_t *a = t->paddr;
+        if (a->seg_tail == t)
+            a->seg_tail = t->prev != NULL && t->prev->seg ? t->prev : NULL;
+        list_unlink(&a->wait_head, &a->wait_tail, t);
+        s->parked--;
+    } else if (t->queued == 3) {
+        list_unlink(&s->gap_head, &s->gap_tail, t);
+    }
+    t->queued = 0;
+}
+
+static void on_gap(uv_timer_t *timer);
+
+/* A confirmation waits until its address has been quiet for SETTLE_MS. */
+static void gap_push(jarm__scan_t *s, jarm__target_t *t, uint64_t due)
+{
+    uint64_t now = uv_now(s->loop);
+
+    target_unlink(s, t);
+    t->queued = 3;
+    t->gap_due = due;
+    list_append(&s->gap_head, &s->gap_tail, t);
+    if (!uv_is_active((uv_handle_t *)&s->gap_timer) ||
+        uv_timer_get_due_in(&s->gap_timer) > due - now)
+        uv_timer_start(&s->gap_timer, on_gap, due > now ? due - now : 0, 0);
+}
 
 static void ready_push(jarm__scan_t *s, jarm__target_t *t)
 {
     if (t->queued)
         return;
     t->queued = 1;
-    t->next = NULL;
-    t->prev = s->ready_tail;
-    if (s->ready_tail)
-        s->ready_tail->next = t;
-    else
-        s->ready_head = t;
-    s->ready_tail = t;
+    list_append(&s->ready_head, &s->ready_tail, t);
+    if (t->paddr != NULL)
+        t->paddr->ready_n++;
 }
 
-static void ready_remove(jarm__scan_t *s, jarm__target_t *t)
+/* A target under way goes on before targets that have not started. */
+static void ready_push_front(jarm__scan_t *s, jarm__target_t *t)
 {
-    if (!t->queued)
+    if (t->queued)
         return;
-    if (t->prev)
-        t->prev->next = t->next;
+    t->queued = 1;
+    if (t->paddr != NULL)
+        t->paddr->ready_n++;
+    t->prev = NULL;
+    t->next = s->ready_head;
+    if (s->ready_head)
+        s->ready_head->prev = t;
     else
-        s->ready_head = t->next;
+        s->ready_tail = t;
+    s->ready_head = t;
+}
+
+/* Insert t into a's wait list after `after` (NULL: at the head). */
+static void wait_insert(jarm__addr_t *a, jarm__target_t *after, jarm__target_t *t)
+{
+    t->prev = after;
+    t->next = after ? after->next : a->wait_head;
     if (t->next)
-        t->next->prev = t->prev;
+        t->next->prev = t;
     else
-        s->ready_tail = t->prev;
-    t->next = t->prev = NULL;
-    t->queued = 0;
+        a->wait_tail = t;
+    if (after)
+        after->next = t;
+    else
+        a->wait_head = t;
+}
+
+/*
+ * t may not start a connection on its address now: wait there. The list has two parts:
+ * first the targets already under way (and confirmations, first of all, so that one is
+ * woken when the address drains), in order; then the targets not started yet, in order.
+ * Targets in flight finish before new ones start.
+ */
+static void addr_park(jarm__scan_t *s, jarm__addr_t *a, jarm__target_t *t, int alone)
+{
+    int under_way = alone || t->in_flight > 0 || t->gate_done || t->woken;
+
+    target_unlink(s, t);
+    t->queued = 2;
+    s->parked++;
+    t->seg = 0;
+    if (alone) {
+        t->seg = 1;
+        wait_insert(a, NULL, t);
+        if (a->seg_tail == NULL)
+            a->seg_tail = t;
+    } else if (a->confirm_waiting) {
+        list_append(&a->wait_head, &a->wait_tail, t); /* behind the confirmation */
+    } else if (under_way) {
+        t->seg = 1;
+        wait_insert(a, a->seg_tail, t);
+        a->seg_tail = t;
+    } else {
+        list_append(&a->wait_head, &a->wait_tail, t);
+    }
+    t->woken = 0;
+}
+
+/* May a connection start on a now? 1: yes, 0: not until one ends, 2: not until the address
+ * has settled (a confirmation, which needs the address to itself: `alone`). */
+static int addr_room(jarm__scan_t *s, jarm__addr_t *a, int alone)
+{
+    if (a->exclusive)
+        return 0;
+    if (alone) {
+        a->confirm_waiting = 1; /* start nothing more there until it has drained */
+        if (a->inflight > 0)
+            return 0;
+        if (a->closed_once && uv_now(s->loop) < a->last_close + SETTLE_MS)
+            return 2;
+        return 1;
+    }
+    return !a->confirm_waiting && a->inflight < a->limit;
+}
+
+/* A connection to a ended: hand its room to waiting targets (at most one per free slot). */
+static void addr_wake(jarm__scan_t *s, jarm__addr_t *a)
+{
+    unsigned room;
+
+    if (a->exclusive || a->wait_head == NULL)
+        return;
+    if (a->confirm_waiting) {
+        if (a->inflight == 0) {
+            jarm__target_t *t = a->wait_head;
+            target_unlink(s, t);
+            ready_push(s, t);
+        }
+        return;
+    }
+    /* Targets of the address already in the ready queue take their share first. */
+    room = a->limit > a->inflight + a->ready_n ? a->limit - a->inflight - a->ready_n : 0;
+    while (a->wait_head != NULL && room-- > 0) {
+        jarm__target_t *t = a->wait_head;
+        target_unlink(s, t);
+        ready_push(s, t);
+        t->woken = 1;
+    }
+}
+
+/*
+ * The probe t would start next, or -1 for none now; *alone is set for a confirmation. The
+ * gate (probe 1) runs alone among its target's probes; probes 2..10 follow, at most
+ * probe_parallel at once; then the confirmations, one at a time, once nothing else of the
+ * target is in flight. A gate that failed while crowded is confirmed before anything else.
+ */
+static int target_next(const jarm__scan_t *s, const jarm__target_t *t, int *alone)
+{
+    *alone = 0;
+    if (t->abandoned)
+        return -1;
+    if (!t->gate_done) {
+        if (t->in_flight > 0)
+            return -1;
+        if (t->confirm & 1u) {
+            *alone = 1;
+            return 0;
+        }
+        return (t->started & 1u) ? -1 : 0;
+    }
+    if (t->started != ALL_PROBES)
+        return t->in_flight < s->opts.probe_parallel ? __builtin_ctz((unsigned)~t->started) : -1;
+    if (t->confirm != 0 && t->in_flight == 0) {
+        *alone = 1;
+        return __builtin_ctz(t->confirm);
+    }
+    return -1;
 }
 
 /* ---- finishing ---- */
@@ -313,6 +647,40 @@ static void target_abandon(jarm__target_t *t)
 }
 
 /*
+ * Did this connection fail the way a server that limits connections per client makes
+ * connections fail (refused, reset or closed without a byte, or no answer at all), while
+ * other connections to its address were in flight? Then the failure is confirmed alone
+ * before it counts. Later probes qualify only when the gate got a ServerHello.
+ */
+static int is_limit_failure(jarm__pstatus_t result)
+{
+    return result == JARM__P_REFUSED || result == JARM__P_RESET || result == JARM__P_CLOSED ||
+           result == JARM__P_TIMEOUT;
+}
+
+static int conn_is_suspect(const conn_t *c, jarm__pstatus_t result)
+{
+    const jarm__target_t *t = c->t;
+    const jarm__addr_t *a = t->paddr;
+
+    if (c->confirming || c->retry || t->abandoned || a == NULL || a->gave_up ||
+        !is_limit_failure(result))
+        return 0;
+    /* Crowded: others were in flight when it started, or started while it was in flight, or
+     * (for a quick failure) it started while the limiter may still have counted one that
+     * had just ended. */
+    if (c->at_start < 2 && a->starts == c->start_seq && !(c->recent && result != JARM__P_TIMEOUT))
+        return 0;
+    if (c->probe > 0)
+        return t->probes[0].status == JARM__P_OK;
+    /* A gate crowded by other targets on the address: a quick failure costs little to
+     * confirm; a timeout is worth another wait only when that port has answered someone
+     * (a filtered port beside a live one, or a dead host on many ports, stays as cheap as
+     * before). */
+    return result != JARM__P_TIMEOUT || (a->hello_ports >> (t->port & 63) & 1);
+}
+
+/*
  * The one way a connection ends: record its result, close the socket, and queue the
  * connection for flush(), which does the accounting once the current callback is over.
  */
@@ -326,6 +694,13 @@ static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size
         return;
     c->state = C_CLOSING;
     dl_remove(s, c);
+    c->suspect = (uint8_t)conn_is_suspect(c, result);
+    if (c->suspect) {
+        unsigned crowd = c->at_start > t->paddr->inflight ? c->at_start : t->paddr->inflight;
+        c->crowd = (uint16_t)(crowd < 2 ? 2 : crowd > 0xffff ? 0xffff : crowd);
+    }
+    if (result == JARM__P_OK && t->paddr != NULL)
+        t->paddr->hello_ports |= UINT64_C(1) << (t->port & 63);
     if (!c->retry) {
         t->probes[c->probe].status = (uint8_t)result;
         t->probes[c->probe].ms = (uint32_t)(uv_now(s->loop) - c->start_ms);
@@ -346,7 +721,7 @@ static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size
     else
         s->closed_head = c;
     s->closed_tail = c;
-    if ((result == JARM__P_TIMEOUT || result == JARM__P_PROXY) && !t->abandoned) {
+    if ((result == JARM__P_TIMEOUT || result == JARM__P_PROXY) && !t->abandoned && !c->suspect) {
         t->proxy_failed = result == JARM__P_PROXY;
         target_abandon(t);
     }
@@ -383,7 +758,7 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
     size_t fp_len;
 
     t->end_ms = uv_now(s->loop);
-    ready_remove(s, t); /* a target can be decided while it waits for room in the window */
+    target_unlink(s, t); /* a target can be decided while it waits for room */
     t->status = target_status(t);
     if (t->abandoned) {
         t->raw = empty_raw;
@@ -432,6 +807,8 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
     s->stats.targets_active--;
     s->stats.by_status[t->status]++;
     s->on_result(s, t);
+    if (t->paddr != NULL)
+        addr_put(s, t->paddr);
     target_put(s, t);
 }
 
@@ -440,6 +817,9 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
 static void conn_closed(jarm__scan_t *s, conn_t *c)
 {
     jarm__target_t *t = c->t;
+    jarm__addr_t *a = t->paddr;
+    uint16_t bit = (uint16_t)(1u << c->probe);
+    int alone, finished;
 
     if (c->rx != NULL)
         rx_put(s, c->rx);
@@ -447,23 +827,68 @@ static void conn_closed(jarm__scan_t *s, conn_t *c)
     t->conns[c->probe] = NULL;
     t->in_flight--;
     s->stats.conns_active--;
+    if (a != NULL) {
+        a->inflight--;
+        a->last_close = uv_now(s->loop);
+        a->closed_once = 1;
+        if (c->confirming)
+            a->exclusive = 0;
+    }
     if (c->retry) {
         /* Out of sockets: give the probe back; pump() starts it again when there is room. */
         if (!t->abandoned) {
-            t->probes[c->probe].status = JARM__P_PENDING;
-            t->started &= (uint16_t) ~(1u << c->probe);
+            if (c->confirming) {
+                t->confirm |= bit;
+            } else {
+                t->probes[c->probe].status = JARM__P_PENDING;
+                t->started &= (uint16_t)~bit;
+            }
         }
     } else {
         s->stats.conns_done++;
-        if (c->probe == 0)
+        if (c->confirming) {
+            t->retried++;
+            s->stats.probes_retried++;
+            if (a != NULL && !is_limit_failure(t->probes[c->probe].status)) {
+                /* Alone it answered: the address limits connections per client. Keep below
+                 * the number that was in flight when the probe failed. */
+                unsigned learned = t->crowd_min > 1 ? t->crowd_min - 1u : 1u;
+                if (a->confirm_ok < UINT16_MAX)
+                    a->confirm_ok++;
+                if (learned < a->limit) {
+                    if (a->limit == s->opts.per_ip)
+                        s->stats.addrs_limited++;
+                    a->limit = learned;
+                }
+            } else if (a != NULL) {
+                /* A real failure. An address whose failures are always real (a closed probe
+                 * path, say) stops paying for confirmations after a few. */
+                if (a->confirm_failed < UINT16_MAX)
+                    a->confirm_failed++;
+                if (a->confirm_failed >= 8 && a->confirm_ok == 0)
+                    a->gave_up = 1;
+            }
+        }
+        if (c->suspect && !t->abandoned) {
+            /* Perhaps the address limits connections per client: run the probe again alone. */
+            t->confirm |= bit;
+            if (t->crowd_min == 0 || c->crowd < t->crowd_min)
+                t->crowd_min = c->crowd;
+        } else if (c->probe == 0) {
             t->gate_done = 1;
+        }
     }
     conn_put(s, c);
 
-    if (t->in_flight == 0 && t->started == ALL_PROBES)
+    /* The target goes on first, then the address's waiting targets get the room left:
+     * targets already in flight finish before new ones start. */
+    finished = t->in_flight == 0 && target_next(s, t, &alone) < 0;
+    if (!finished && t->queued == 0 && target_next(s, t, &alone) >= 0)
+        ready_push_front(s, t);
+    if (a != NULL)
+        addr_wake(s, a);
+    if (finished)
         target_complete(s, t);
-    else if (t->started != ALL_PROBES)
-        ready_push(s, t);
 }
 
 /*
@@ -938,8 +1363,9 @@ static void on_epoll(uv_poll_t *poll, int status, int events)
     flush(s);
 }
 
-/* Start probe `probe` of t. Returns 0, or a resource error (the probe was not started). */
-static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
+/* Start probe `probe` of t (`confirming`: alone on its address, to confirm a failure).
+ * Returns 0, or a resource error (the probe was not started). */
+static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe, int confirming)
 {
     conn_t *c = conn_get(s);
     const struct sockaddr_storage *dest;
@@ -956,6 +1382,17 @@ static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
     t->in_flight++;
     s->stats.conns_active++;
     s->stats.conns_started++;
+    c->confirming = (uint8_t)confirming;
+    if (t->paddr != NULL) {
+        jarm__addr_t *a = t->paddr;
+        c->at_start = (uint16_t)(++a->inflight > 0xffff ? 0xffff : a->inflight);
+        c->start_seq = ++a->starts;
+        c->recent = (uint8_t)(a->closed_once && c->start_ms < a->last_close + SETTLE_MS);
+        if (confirming) {
+            a->exclusive = 1;
+            a->confirm_waiting = 0;
+        }
+    }
 
     /* Every failure from here on goes through conn_fail() and flush(): a shortage of
      * sockets is retried, anything else (EAFNOSUPPORT, ENETUNREACH...) is the result. */
@@ -1018,6 +1455,28 @@ static void on_retry(uv_timer_t *timer)
     flush(s);
 }
 
+/* Confirmations whose address has settled go to the ready queue. */
+static void on_gap(uv_timer_t *timer)
+{
+    jarm__scan_t *s = JARM__CONTAINER_OF(timer, jarm__scan_t, gap_timer);
+    uint64_t now = uv_now(s->loop), next = 0;
+    jarm__target_t *t = s->gap_head;
+
+    while (t != NULL) {
+        jarm__target_t *n = t->next;
+        if (t->gap_due <= now) {
+            target_unlink(s, t);
+            ready_push(s, t);
+        } else if (next == 0 || t->gap_due < next) {
+            next = t->gap_due;
+        }
+        t = n;
+    }
+    if (next != 0)
+        uv_timer_start(&s->gap_timer, on_gap, next - now, 0);
+    flush(s);
+}
+
 /* flush() gave the loop a turn with work left over: go on. */
 static void on_kick(uv_timer_t *timer)
 {
@@ -1075,18 +1534,9 @@ static void check_done(jarm__scan_t *s)
         uv_timer_stop(&s->deadline_timer);
         uv_timer_stop(&s->retry_timer);
         uv_timer_stop(&s->kick_timer);
+        uv_timer_stop(&s->gap_timer);
         s->on_done(s);
     }
-}
-
-/* May t start another probe now? The gate (probe 1) runs alone. */
-static int target_can_start(const jarm__scan_t *s, const jarm__target_t *t)
-{
-    if (t->abandoned || t->started == ALL_PROBES)
-        return 0;
-    if (!t->gate_done)
-        return t->in_flight == 0;
-    return t->in_flight < s->opts.probe_parallel;
 }
 
 
@@ -1097,18 +1547,26 @@ static void pump(jarm__scan_t *s)
     s->pumping = 1;
     while (!s->backoff && s->stats.conns_active < s->window) {
         jarm__target_t *t = s->ready_head;
-        unsigned probe;
-        int r;
+        uint16_t bit;
+        int probe, alone, r;
 
         if (t != NULL) {
-            if (!target_can_start(s, t)) {
-                ready_remove(s, t); /* conn_closed() queues it again when it can go on */
+            if ((probe = target_next(s, t, &alone)) < 0) {
+                target_unlink(s, t); /* conn_closed() queues it again when it can go on */
+                continue;
+            }
+            if (t->paddr != NULL && (r = addr_room(s, t->paddr, alone)) != 1) {
+                if (r == 2)
+                    gap_push(s, t, t->paddr->last_close + SETTLE_MS);
+                else
+                    addr_park(s, t->paddr, t, alone); /* and go on with other addresses */
                 continue;
             }
             if (!take_token(s))
                 break;
         } else {
-            if (s->input_done || s->stopping)
+            /* Targets waiting for their address are bounded: past that, wait for them. */
+            if (s->input_done || s->stopping || s->parked >= s->park_max)
                 break;
             if (!take_token(s))
                 break;
@@ -1131,25 +1589,40 @@ static void pump(jarm__scan_t *s)
             }
             t->start_ms = uv_now(s->loop);
             t->proxy = s->opts.proxy_label;
+            t->paddr = addr_get(s, t);
             s->stats.targets_started++;
             s->stats.targets_active++;
+            probe = 0;
+            alone = 0;
+            if (t->paddr != NULL && addr_room(s, t->paddr, 0) != 1) {
+                addr_park(s, t->paddr, t, 0);
+                s->tokens += 1; /* not used */
+                continue;
+            }
         }
-        probe = (unsigned)__builtin_ctz((unsigned)~t->started); /* the lowest not started */
-        t->started |= (uint16_t)(1u << probe);
-        r = probe_start(s, t, probe);
+        bit = (uint16_t)(1u << probe);
+        if (alone)
+            t->confirm &= (uint16_t)~bit;
+        else
+            t->started |= bit;
+        t->woken = 0;
+        r = probe_start(s, t, (unsigned)probe, alone);
         if (r != 0) {
             /* Out of sockets or memory. The probe is given back in conn_closed() (or now, if it
              * never got a connection); back off and retry later. */
             int failed = t->conns[probe] != NULL;
             if (!failed) {
-                t->started &= (uint16_t) ~(1u << probe);
+                if (alone)
+                    t->confirm |= bit;
+                else
+                    t->started &= (uint16_t)~bit;
                 ready_push(s, t);
             }
             resource_backoff(s, failed);
             break;
         }
-        if (t->queued && !target_can_start(s, t))
-            ready_remove(s, t);
+        if (t->queued == 1 && target_next(s, t, &alone) < 0)
+            target_unlink(s, t);
     }
     s->stats.window = s->window;
     s->pumping = 0;
@@ -1169,9 +1642,23 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
         s->opts.concurrency = 1;
     if (s->opts.probe_parallel < 1 || s->opts.probe_parallel > JARM_PROBES - 1)
         s->opts.probe_parallel = JARM_PROBES - 1;
+    if (s->opts.per_ip == 0)
+        s->opts.per_ip = JARM__PER_IP_DEFAULT;
     s->window = s->opts.concurrency;
+    s->park_max = s->opts.concurrency > 64 ? s->opts.concurrency : 64;
     if (jarm_rng_init(&s->rng) != 0)
         return UV_EIO;
+    {
+        /* Room for the addresses of every target that can be active, and the learned ones. */
+        size_t want = (size_t)s->opts.concurrency * 2 + s->park_max + ADDR_LEARNED_MAX, n = 1024;
+        while (n < want && n < ((size_t)1 << 18))
+            n <<= 1;
+        s->addr_buckets = calloc(n, sizeof(*s->addr_buckets));
+        if (s->addr_buckets == NULL)
+            return UV_ENOMEM;
+        s->addr_mask = n - 1;
+        jarm_rng_fill(&s->rng, (uint8_t *)&s->addr_seed, sizeof(s->addr_seed));
+    }
     s->scratch = malloc(JARM_PROBE_STR_MAX);
     s->rawbuf_cap = 4096;
     s->rawbuf = malloc(s->rawbuf_cap);
@@ -1184,10 +1671,11 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
     if ((r = uv_timer_init(loop, &s->deadline_timer)) != 0 ||
         (r = uv_timer_init(loop, &s->retry_timer)) != 0 ||
         (r = uv_timer_init(loop, &s->kick_timer)) != 0 ||
+        (r = uv_timer_init(loop, &s->gap_timer)) != 0 ||
         (r = uv_poll_init(loop, &s->ep_poll, s->epfd)) != 0 ||
         (r = uv_poll_start(&s->ep_poll, UV_READABLE, on_epoll)) != 0)
         return r;
-    s->handles_open = 4;
+    s->handles_open = 5;
     return 0;
 }
 
@@ -1228,6 +1716,7 @@ static void on_handle_closed(uv_handle_t *h)
     while (s->free_rx_n > 0)
         free(s->free_rx[--s->free_rx_n]);
     free(s->free_rx);
+    free(s->addr_buckets);
     free(s->scratch);
     free(s->rawbuf);
     free(s->fpbuf);
@@ -1243,9 +1732,11 @@ void jarm__scan_close(jarm__scan_t *s, void (*close_cb)(jarm__scan_t *s))
     s->deadline_timer.data = s;
     s->retry_timer.data = s;
     s->kick_timer.data = s;
+    s->gap_timer.data = s;
     s->ep_poll.data = s;
     uv_close((uv_handle_t *)&s->deadline_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->retry_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->kick_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->gap_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->ep_poll, on_handle_closed);
 }

@@ -47,6 +47,10 @@ const char *jarm__tstatus_name(jarm__tstatus_t s);
 
 typedef struct jarm__scan_s jarm__scan_t;
 typedef struct jarm__target_s jarm__target_t;
+typedef struct jarm__addr_s jarm__addr_t;
+
+/* Connections in flight to one address by default (see --per-ip in the help text). */
+#define JARM__PER_IP_DEFAULT 6
 
 /* Inline storage for the ten probe strings of a target; longer results spill to the heap. */
 #define JARM__STRS_INLINE 384
@@ -80,16 +84,25 @@ struct jarm__target_s {
     size_t raw_len;
     const char *jarm; /* the fingerprint, likewise (62 chars; longer only for ALPN with ',') */
     const char *error; /* why, for proxy_error and local errors (a static string), or NULL */
+    unsigned retried;  /* probes run again alone to confirm a failure */
 
     /* Engine state. */
     struct jarm__conn_s *conns[JARM_PROBES];
     uint16_t started; /* bit i: probe i was started (and not given back for a retry) */
-    uint8_t in_flight, queued, gate_done;
+    uint8_t in_flight, gate_done;
+    uint8_t queued;       /* 1: in the ready queue, 2: waiting for room on its address,
+                             3: a confirmation waiting for its address to settle */
+    uint64_t gap_due;     /* queued 3: when it may start */
+    uint16_t confirm;     /* bit i: probe i failed while crowded, to be run again alone */
+    uint16_t crowd_min;   /* fewest connections in flight to the address at such a failure */
+    uint8_t woken;        /* moved from its address's wait list to the ready queue */
+    uint8_t seg;          /* waiting among the targets under way */
+    jarm__addr_t *paddr;  /* its address's entry (per-address limit), or NULL */
     uint8_t abandoned;    /* a probe timed out or the proxy failed: no more probes */
     uint8_t proxy_failed; /* ... and it was the proxy */
     char *strs;
     size_t strs_len, strs_cap;
-    jarm__target_t *next, *prev; /* ready queue (both), or free list (next) */
+    jarm__target_t *next, *prev; /* ready queue or address wait list (both), free list (next) */
     char strs_inline[JARM__STRS_INLINE];
 };
 
@@ -106,6 +119,7 @@ typedef void (*jarm__done_cb)(jarm__scan_t *s);
 typedef struct jarm__scan_opts_s {
     unsigned concurrency;    /* connections in flight */
     unsigned probe_parallel; /* probes of one target in flight after the gate, 1..9 */
+    unsigned per_ip;         /* connections in flight to one address (0: the default) */
     uint64_t timeout_ms;     /* per connection: connect, write and first reply byte */
     double rate;             /* new connections per second, 0 = unlimited */
     const char *sni;         /* override server_name, or NULL */
@@ -117,6 +131,8 @@ typedef struct jarm__scan_opts_s {
 
 typedef struct jarm__scan_stats_s {
     uint64_t targets_started, targets_done, conns_started, conns_done;
+    uint64_t probes_retried; /* confirmations: probes run again alone */
+    uint64_t addrs_limited;  /* addresses whose limit was lowered after crowded failures */
     uint64_t by_status[JARM__T_PROXY_ERROR + 1];
     unsigned conns_active, targets_active, window;
 } jarm__scan_stats_t;
@@ -131,7 +147,7 @@ struct jarm__scan_s {
     jarm__scan_stats_t stats;
 
     /* Engine state: see scan.c. */
-    uv_timer_t deadline_timer, retry_timer, kick_timer;
+    uv_timer_t deadline_timer, retry_timer, kick_timer, gap_timer;
     uv_poll_t ep_poll; /* the private epoll instance of the probe sockets, on the loop */
     int epfd;
     struct jarm__conn_s *closed_head, *closed_tail; /* finished, waiting for flush() */
@@ -140,6 +156,15 @@ struct jarm__scan_s {
     struct jarm__conn_s *free_conns;
     jarm__target_t *free_targets;
     jarm__target_t *ready_head, *ready_tail; /* targets with probes to start */
+    /* Addresses of active targets, and learned limits of recent ones (see scan.c). */
+    jarm__addr_t **addr_buckets;
+    size_t addr_mask;
+    jarm__addr_t *free_addrs;
+    jarm__addr_t *lru_head, *lru_tail; /* idle addresses that showed limiting, oldest first */
+    size_t lru_n;
+    uint64_t addr_seed;
+    unsigned parked, park_max; /* targets waiting for room on their address */
+    jarm__target_t *gap_head, *gap_tail; /* confirmations waiting for their address to settle */
     uint8_t **free_rx;                       /* pool of JARM_RX_MAX receive buffers */
     size_t free_rx_n, free_rx_cap;
     void **blocks; /* every slab allocated, freed at close */

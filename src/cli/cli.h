@@ -21,7 +21,7 @@ typedef struct jarm__cli_opts_s {
     size_t nports;
     const char *output;
     jarm__format_t format;
-    unsigned concurrency, probe_parallel;
+    unsigned concurrency, probe_parallel, per_ip;
     double timeout, rate;
     const char *sni;
     const char *resolvers; /* --resolvers, NULL = resolv.conf */

@@ -15,6 +15,7 @@
 
 enum {
     OPT_PROBE_PARALLEL = 256,
+    OPT_PER_IP,
     OPT_SNI,
     OPT_RESOLVERS,
     OPT_ALL_ADDRESSES,
@@ -41,6 +42,7 @@ static const struct option long_opts[] = {
     {"format", required_argument, NULL, 'f'},
     {"concurrency", required_argument, NULL, 'c'},
     {"probe-parallel", required_argument, NULL, OPT_PROBE_PARALLEL},
+    {"per-ip", required_argument, NULL, OPT_PER_IP},
     {"timeout", required_argument, NULL, 't'},
     {"rate", required_argument, NULL, 'r'},
     {"sni", required_argument, NULL, OPT_SNI},
@@ -102,6 +104,14 @@ const char *const jarm__cli_help[] = {
     "      --probe-parallel N  probes of one target in flight once its first probe has\n"
     "                          answered, 1-9 (default 9); 1 sends them one by one like\n"
     "                          the reference\n"
+    "      --per-ip N          connections in flight to one address, across all its\n"
+    "                          targets, ports and names (default 6: browsers open up to 6\n"
+    "                          connections per host, so per-client limiters allow at\n"
+    "                          least that). A probe refused, reset, closed without a byte\n"
+    "                          or timed out while others to its address were in flight is\n"
+    "                          run again alone before its failure counts (row field\n"
+    "                          'retried'); an address that shows limiting is then probed\n"
+    "                          at the lower limit\n"
     "  -t, --timeout SECONDS   per connection, from connect until the reply is decided\n"
     "                          (default 5, fractions allowed; 20 = the reference's); a\n"
     "                          probe with no byte by then is a timeout, bytes that did\n"
@@ -244,6 +254,7 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
     memset(o, 0, sizeof(*o));
     o->concurrency = 1000;
     o->probe_parallel = JARM_PROBES - 1;
+    o->per_ip = JARM__PER_IP_DEFAULT;
     o->timeout = 5.0;
     o->format = JARM__FMT_NDJSON;
     o->ports[0] = 443;
@@ -290,6 +301,11 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
             if (parse_uint(optarg, 1, JARM_PROBES - 1, &v) != 0)
                 USAGE("bad --probe-parallel '%s' (1-9)", optarg);
             o->probe_parallel = (unsigned)v;
+            break;
+        case OPT_PER_IP:
+            if (parse_uint(optarg, 1, 65535, &v) != 0)
+                USAGE("bad --per-ip '%s' (1-65535)", optarg);
+            o->per_ip = (unsigned)v;
             break;
         case 't':
             if (parse_double(optarg, 0.001, 86400, &d) != 0)

@@ -110,7 +110,7 @@ static void print_progress(app_t *app, int final)
             stderr,
             "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
             "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
-            "seed %llu, %llu blocklisted\n",
+            "seed %llu, %llu blocklisted; %llu probes confirmed alone\n",
             (unsigned long long)app->rows, secs, rate,
             (unsigned long long)st->by_status[JARM__T_OK],
             (unsigned long long)st->by_status[JARM__T_TIMEOUT],
@@ -119,7 +119,7 @@ static void print_progress(app_t *app, int final)
             (unsigned long long)st->by_status[JARM__T_REJECTED],
             (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] + st->by_status[JARM__T_ERROR]),
             (unsigned long long)app->bad_rows, (unsigned long long)app->seed,
-            (unsigned long long)app->ranges_blocked);
+            (unsigned long long)app->ranges_blocked, (unsigned long long)st->probes_retried);
         if (app->baseline_on)
             fprintf(stderr, "jarmsweep: baseline: %llu same, %llu changed, %llu new\n",
                     (unsigned long long)app->baseline_count[JARM__BASELINE_SAME],
@@ -377,6 +377,7 @@ int jarm__run_start(app_t *app)
 
     so.concurrency = app->opts.concurrency;
     so.probe_parallel = app->opts.probe_parallel;
+    so.per_ip = app->opts.per_ip;
     so.timeout_ms = (uint64_t)(app->opts.timeout * 1000.0 + 0.5);
     if (so.timeout_ms == 0)
         so.timeout_ms = 1;

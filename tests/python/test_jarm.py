@@ -544,7 +544,8 @@ class TestScan(unittest.TestCase):
 
     def test_abandon_while_input_blocks(self):
         # jarm_scan is stopped by the row callback while its reader thread is inside next()
-        # (a slow iterable): ten quick targets, forty that time out after 1 s, then next()
+        # (a slow iterable): ten quick targets, five that time out after 1 s (all on one
+        # address: fewer than the per-address limit, so they all run at once), then next()
         # takes 2.5 s. The consumer breaks after the ten quick rows; the first late row
         # (~1 s) tells jarm_scan to stop; the reader is still inside next() then. jarm_scan
         # must not return (and free what the reader uses) before that call has come back.
@@ -558,7 +559,7 @@ def slow():
     for i in range(100000):
         if i < 10:
             yield "127.0.0.1:{S['replay'].port}"
-        elif i < 50:
+        elif i < 15:
             yield "127.0.0.1:{S['hold'].port}"
         else:
             inside[0] = True
@@ -568,6 +569,8 @@ def slow():
 t0 = time.monotonic()
 n = 0
 for row in jarm.scan(slow(), concurrency=100, timeout={timeout}):
+    if row["port"] == {S['hold'].port}:
+        continue  # one address: per-address scheduling may finish a held target first
     assert row["jarm"] == "{EXPECTED}", row
     n += 1
     if n == 10:
