@@ -1631,6 +1631,8 @@ static void pump(jarm__scan_t *s)
 
 /* ---- public ---- */
 
+static void release(jarm__scan_t *s);
+
 int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *opts)
 {
     int r;
@@ -1646,6 +1648,7 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
         s->opts.per_ip = JARM__PER_IP_DEFAULT;
     s->window = s->opts.concurrency;
     s->park_max = s->opts.concurrency > 64 ? s->opts.concurrency : 64;
+    s->epfd = -1;
     if (jarm_rng_init(&s->rng) != 0)
         return UV_EIO;
     {
@@ -1664,24 +1667,36 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
     s->rawbuf = malloc(s->rawbuf_cap);
     s->fpbuf_cap = JARM_FP_LEN + 1;
     s->fpbuf = malloc(s->fpbuf_cap);
-    if (s->scratch == NULL || s->rawbuf == NULL || s->fpbuf == NULL)
-        return UV_ENOMEM;
-    if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-        return -errno;
-    if ((r = uv_timer_init(loop, &s->deadline_timer)) != 0 ||
-        (r = uv_timer_init(loop, &s->retry_timer)) != 0 ||
-        (r = uv_timer_init(loop, &s->kick_timer)) != 0 ||
-        (r = uv_timer_init(loop, &s->gap_timer)) != 0 ||
-        (r = uv_poll_init(loop, &s->ep_poll, s->epfd)) != 0 ||
-        (r = uv_poll_start(&s->ep_poll, UV_READABLE, on_epoll)) != 0)
-        return r;
+    if (s->scratch == NULL || s->rawbuf == NULL || s->fpbuf == NULL) {
+        r = UV_ENOMEM;
+        goto Fail;
+    }
+    if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        r = -errno;
+        goto Fail;
+    }
+    /* The only step that puts something on the loop and can fail: first, so that a failure
+     * leaves nothing to close. Timers cannot fail; the poll starts in jarm__scan_start. */
+    if ((r = uv_poll_init(loop, &s->ep_poll, s->epfd)) != 0)
+        goto Fail;
+    (void)uv_timer_init(loop, &s->deadline_timer);
+    (void)uv_timer_init(loop, &s->retry_timer);
+    (void)uv_timer_init(loop, &s->kick_timer);
+    (void)uv_timer_init(loop, &s->gap_timer);
     s->handles_open = 5;
     return 0;
+Fail:
+    release(s);
+    return r;
 }
 
 int jarm__scan_start(jarm__scan_t *s, jarm__pull_cb pull, jarm__result_cb on_result,
                      jarm__done_cb on_done)
 {
+    int r;
+
+    if ((r = uv_poll_start(&s->ep_poll, UV_READABLE, on_epoll)) != 0)
+        return r;
     s->pull = pull;
     s->on_result = on_result;
     s->on_done = on_done;
@@ -1703,12 +1718,11 @@ void jarm__scan_stop(jarm__scan_t *s)
     flush(s);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+/* Free what jarm__scan_init allocated and what the scan grew since. */
+static void release(jarm__scan_t *s)
 {
-    jarm__scan_t *s = h->data;
-    if (--s->handles_open > 0)
-        return;
-    close(s->epfd);
+    if (s->epfd >= 0)
+        close(s->epfd);
     s->epfd = -1;
     for (size_t i = 0; i < s->nblocks; i++)
         free(s->blocks[i]);
@@ -1720,6 +1734,20 @@ static void on_handle_closed(uv_handle_t *h)
     free(s->scratch);
     free(s->rawbuf);
     free(s->fpbuf);
+    s->blocks = NULL;
+    s->free_rx = NULL;
+    s->addr_buckets = NULL;
+    s->scratch = NULL;
+    s->rawbuf = NULL;
+    s->fpbuf = NULL;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    jarm__scan_t *s = h->data;
+    if (--s->handles_open > 0)
+        return;
+    release(s);
     if (s->close_cb)
         s->close_cb(s);
 }

@@ -187,9 +187,10 @@ struct jarm__scan_s {
     uint8_t readbuf[65536]; /* shared by every read: data is parsed or copied at once */
 };
 
-/* Initialise on loop. Returns 0 or a negative error. */
+/* Initialise on loop. Returns 0, or a negative error and then nothing is left to close or
+ * free. After a success, jarm__scan_close releases everything (also if never started). */
 int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *opts);
-/* Start pulling and scanning. */
+/* Start pulling and scanning. Returns 0, or a negative error (nothing started: close s). */
 int jarm__scan_start(jarm__scan_t *s, jarm__pull_cb pull, jarm__result_cb on_result,
                      jarm__done_cb on_done);
 /* New targets may be available: pull again. */

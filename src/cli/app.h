@@ -66,7 +66,7 @@ typedef struct app_s {
     int input_eof;
     jarm__resolver_t resolver;
     int resolver_on, closing;
-    int scan_on, start_failed; /* run.c: the engine is on the loop; start was undone */
+    int scan_on, signals_on, start_failed; /* run.c: on the loop; start was undone */
     unsigned names_pending;
     jarm__blocklist_t blocklist;
     int blocklist_on;

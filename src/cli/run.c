@@ -307,6 +307,11 @@ static int start_failed(app_t *app, int code)
     app->start_failed = 1;
     app->closing = 1;
     app->handles_closing = 1; /* held until every close below is under way */
+    if (app->signals_on) {
+        uv_close((uv_handle_t *)&app->sigint, NULL);
+        uv_close((uv_handle_t *)&app->sigterm, NULL);
+        uv_close((uv_handle_t *)&app->progress, NULL);
+    }
     if (app->input.started) {
         app->handles_closing++;
         jarm__input_close(&app->input, on_input_closed);
@@ -449,8 +454,12 @@ int jarm__run_start(app_t *app)
         app->progress_on = !app->opts.quiet && isatty(STDERR_FILENO);
         uv_timer_start(&app->progress, on_progress, 1000, 1000);
         uv_unref((uv_handle_t *)&app->progress);
+        app->signals_on = 1;
     }
-    jarm__scan_start(app->scan, jarm__feed_pull, on_result, on_done);
+    if ((r = jarm__scan_start(app->scan, jarm__feed_pull, on_result, on_done)) != 0) {
+        say(app, "cannot start the engine: %s", jarm_strerror(r));
+        return start_failed(app, 1);
+    }
     return 0;
 }
 
