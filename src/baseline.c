@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 
 #include "baseline.h"
+#include "jsonread.h"
 #include "util.h"
 #include "fplist.h"
 
@@ -408,294 +409,63 @@ static int parse_csv(jarm__baseline_t *b, const line_t *ln, const char *s, size_
 
 /* ---- JSON ---- */
 
-typedef struct cur_s {
-    const char *p, *end;
-} cur_t;
-
-static void ws(cur_t *c)
+/* Member key of a row: NULL when absent; *bad set when present but neither a string nor null. */
+static const jarm__json_t *jfield(const jarm__json_t *row, const char *key, int *bad)
 {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\r' || *c->p == '\n'))
-        c->p++;
+    const jarm__json_t *v = jarm__json_get(row, key);
+    if (v == NULL || jarm__json_is_null(v))
+        return v;
+    if (!jarm__json_is_str(v))
+        *bad = 1;
+    return v;
 }
 
-static int hex4(const char *p, unsigned *v)
+static int is_str(const jarm__json_t *v, const char *s)
 {
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        char h = lower(p[i]);
-        unsigned d;
-        if (h >= '0' && h <= '9')
-            d = (unsigned)(h - '0');
-        else if (h >= 'a' && h <= 'f')
-            d = (unsigned)(h - 'a' + 10);
-        else
-            return -1;
-        *v = *v * 16 + d;
+    return jarm__json_is_str(v) && v->len == strlen(s) && memcmp(v->str, s, v->len) == 0;
+}
+
+static int json_row(jarm__baseline_t *b, const line_t *ln, const jarm__json_t *row)
+{
+    int bad = 0;
+    const jarm__json_t *host = jfield(row, "host", &bad), *jarm = jfield(row, "jarm", &bad),
+                       *result = jfield(row, "result", &bad), *status = jfield(row, "status", &bad),
+                       *ip = jfield(row, "ip", &bad), *port = jarm__json_get(row, "port"), *fp;
+    unsigned pt = 443;
+
+    if (bad || row->type != JARM__JSON_OBJECT)
+        return fail(ln, "bad JSON row", NULL);
+    if (port != NULL && !jarm__json_is_null(port)) {
+        if (port->type != JARM__JSON_NUMBER || port->num < 1 || port->num > 65535 ||
+            port->num != (double)(unsigned)port->num)
+            return fail(ln, "bad port", NULL);
+        pt = (unsigned)port->num;
     }
-    return 0;
-}
-
-/* Append byte x to out (cap bytes) at *o, or note the overflow. */
-static void put(char *out, size_t cap, size_t *o, int *over, char x)
-{
-    if (*o < cap)
-        out[(*o)++] = x;
-    else
-        *over = 1;
-}
-
-/*
- * A JSON string at c->p (the opening quote). Decodes into out (cap bytes; out NULL to
- * only skip), storing the length in *olen and setting *over if it did not fit. Returns 0
- * or -1 on malformed input.
- */
-static int jstring(cur_t *c, char *out, size_t cap, size_t *olen, int *over)
-{
-    size_t o = 0;
-
-    *over = 0;
-    if (c->p >= c->end || *c->p != '"')
-        return -1;
-    c->p++;
-    for (;;) {
-        char x;
-        if (c->p >= c->end)
-            return -1;
-        x = *c->p++;
-        if (x == '"')
-            break;
-        if (x != '\\') {
-            if (out != NULL)
-                put(out, cap, &o, over, x);
-            continue;
-        }
-        if (c->p >= c->end)
-            return -1;
-        x = *c->p++;
-        switch (x) {
-        case '"':
-        case '\\':
-        case '/':
-            break;
-        case 'b':
-            x = '\b';
-            break;
-        case 'f':
-            x = '\f';
-            break;
-        case 'n':
-            x = '\n';
-            break;
-        case 'r':
-            x = '\r';
-            break;
-        case 't':
-            x = '\t';
-            break;
-        case 'u': {
-            unsigned u, lo;
-            if (c->end - c->p < 4 || hex4(c->p, &u) != 0)
-                return -1;
-            c->p += 4;
-            if (u >= 0xd800 && u < 0xdc00 && c->end - c->p >= 6 && c->p[0] == '\\' &&
-                c->p[1] == 'u' && hex4(c->p + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
-                u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
-                c->p += 6;
-            } else if (u >= 0xd800 && u < 0xe000) {
-                u = 0xfffd; /* a lone surrogate */
-            }
-            if (out == NULL)
-                continue;
-            if (u < 0x80) {
-                put(out, cap, &o, over, (char)u);
-            } else if (u < 0x800) {
-                put(out, cap, &o, over, (char)(0xc0 | (u >> 6)));
-                put(out, cap, &o, over, (char)(0x80 | (u & 0x3f)));
-            } else if (u < 0x10000) {
-                put(out, cap, &o, over, (char)(0xe0 | (u >> 12)));
-                put(out, cap, &o, over, (char)(0x80 | ((u >> 6) & 0x3f)));
-                put(out, cap, &o, over, (char)(0x80 | (u & 0x3f)));
-            } else {
-                put(out, cap, &o, over, (char)(0xf0 | (u >> 18)));
-                put(out, cap, &o, over, (char)(0x80 | ((u >> 12) & 0x3f)));
-                put(out, cap, &o, over, (char)(0x80 | ((u >> 6) & 0x3f)));
-                put(out, cap, &o, over, (char)(0x80 | (u & 0x3f)));
-            }
-            continue;
-        }
-        default:
-            return -1;
-        }
-        if (out != NULL)
-            put(out, cap, &o, over, x);
-    }
-    if (olen != NULL)
-        *olen = o;
-    return 0;
-}
-
-/* Skip one value of any kind at c->p. Containers are skipped by counting brackets outside
- * strings, without checking their inside. Returns 0 or -1. */
-static int jskip(cur_t *c)
-{
-    int over;
-    size_t depth = 0;
-
-    if (c->p >= c->end)
-        return -1;
-    if (*c->p == '"')
-        return jstring(c, NULL, 0, NULL, &over);
-    if (*c->p != '{' && *c->p != '[') {
-        const char *s = c->p;
-        while (c->p < c->end && *c->p != ',' && *c->p != '}' && *c->p != ']' && *c->p != ' ' &&
-               *c->p != '\t' && *c->p != '\r' && *c->p != '\n')
-            c->p++;
-        return c->p > s ? 0 : -1;
-    }
-    do {
-        if (c->p >= c->end)
-            return -1;
-        switch (*c->p) {
-        case '"':
-            if (jstring(c, NULL, 0, NULL, &over) != 0)
-                return -1;
-            continue;
-        case '{':
-        case '[':
-            depth++;
-            break;
-        case '}':
-        case ']':
-            depth--;
-            break;
-        default:
-            break;
-        }
-        c->p++;
-    } while (depth > 0);
-    return 0;
-}
-
-static int jnull(cur_t *c)
-{
-    if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
-        c->p += 4;
+    /* Rows that name no server: jarmsweep's, and the reference's unresolved ones. */
+    if (is_str(status, "bad_target") || is_str(status, "dns_error"))
         return 1;
-    }
-    return 0;
-}
-
-/* A string member we keep: present, null, or too long (over) for its buffer. */
-typedef struct jfield_s {
-    char buf[JARM__BASELINE_HOST_MAX + 1];
-    size_t len;
-    int present, null, over;
-} jfield_t;
-
-static int jfield(cur_t *c, jfield_t *f, size_t cap)
-{
-    f->present = 1;
-    f->null = jnull(c);
-    if (f->null)
-        return 0;
-    return jstring(c, f->buf, cap, &f->len, &f->over);
+    if (status == NULL && jarm__json_is_null(ip))
+        return 1;
+    fp = result != NULL && !jarm__json_is_null(result) ? result : jarm;
+    if (fp == NULL || jarm__json_is_null(fp))
+        return fail(ln, "row without a fingerprint", NULL);
+    if (host == NULL || jarm__json_is_null(host))
+        return fail(ln, "row without a host", NULL);
+    if (host->len > JARM__BASELINE_HOST_MAX)
+        return fail(ln, "bad target (longer than 1024 bytes)", NULL);
+    return take(b, ln, host->str, host->len, pt, fp->str, fp->len);
 }
 
 static int parse_json(jarm__baseline_t *b, const line_t *ln, const char *s, size_t n)
 {
-    cur_t c = {s, s + n};
-    jfield_t host = {.present = 0}, jarm = {.present = 0}, result = {.present = 0},
-             status = {.present = 0}, ip = {.present = 0};
-    unsigned port = 443;
+    jarm__json_t *row = jarm__json_parse(s, n, NULL, 0);
+    int r;
 
-    if (*c.p++ != '{')
-        goto Bad;
-    ws(&c);
-    if (c.p < c.end && *c.p == '}') {
-        c.p++;
-        goto End;
-    }
-    for (;;) {
-        char key[16];
-        size_t kl = 0;
-        int over;
-
-        ws(&c);
-        if (jstring(&c, key, sizeof(key), &kl, &over) != 0)
-            goto Bad;
-        if (over)
-            kl = 0; /* longer than any key we read */
-        ws(&c);
-        if (c.p >= c.end || *c.p++ != ':')
-            goto Bad;
-        ws(&c);
-        if (c.p >= c.end)
-            goto Bad;
-#define KEY(k) (kl == sizeof(k) - 1 && memcmp(key, k, kl) == 0)
-        if (KEY("host")) {
-            if (jfield(&c, &host, JARM__BASELINE_HOST_MAX + 1) != 0)
-                goto Bad;
-        } else if (KEY("jarm")) {
-            if (jfield(&c, &jarm, FP_MAX + 1) != 0)
-                goto Bad;
-        } else if (KEY("result")) {
-            if (jfield(&c, &result, FP_MAX + 1) != 0)
-                goto Bad;
-        } else if (KEY("status")) {
-            if (jfield(&c, &status, 32) != 0)
-                goto Bad;
-        } else if (KEY("ip")) {
-            if (jfield(&c, &ip, 64) != 0)
-                goto Bad;
-        } else if (KEY("port")) {
-            const char *d = c.p;
-            if (jnull(&c)) {
-                port = 443;
-            } else {
-                while (c.p < c.end && *c.p >= '0' && *c.p <= '9')
-                    c.p++;
-                if ((port = port_parse(d, (size_t)(c.p - d))) == 0)
-                    return fail(ln, "bad port", NULL);
-            }
-        } else if (jskip(&c) != 0) {
-            goto Bad;
-        }
-#undef KEY
-        ws(&c);
-        if (c.p >= c.end)
-            goto Bad;
-        if (*c.p == '}') {
-            c.p++;
-            break;
-        }
-        if (*c.p++ != ',')
-            goto Bad;
-    }
-End:
-    ws(&c);
-    if (c.p != c.end)
-        goto Bad;
-    /* Rows that name no server: jarmsweep's, and the reference's unresolved ones. */
-    if (status.present && !status.null && !status.over &&
-        ((status.len == 10 && memcmp(status.buf, "bad_target", 10) == 0) ||
-         (status.len == 9 && memcmp(status.buf, "dns_error", 9) == 0)))
-        return 1;
-    if (!status.present && ip.present && ip.null)
-        return 1;
-    {
-        const jfield_t *fp = result.present && !result.null ? &result : &jarm;
-        if (!fp->present || fp->null)
-            return fail(ln, "row without a fingerprint", NULL);
-        if (fp->over)
-            return bad_fp(ln, fp->buf, FP_MAX);
-        if (!host.present || host.null)
-            return fail(ln, "row without a host", NULL);
-        if (host.over)
-            return fail(ln, "bad target (longer than 1024 bytes)", NULL);
-        return take(b, ln, host.buf, host.len, port, fp->buf, fp->len);
-    }
-Bad:
-    return fail(ln, "bad JSON row", NULL);
+    if (row == NULL)
+        return fail(ln, "bad JSON row", NULL);
+    r = json_row(b, ln, row);
+    jarm__json_free(row);
+    return r;
 }
 
 /* One line (without its LF). */

@@ -622,7 +622,7 @@ static void test_baseline_ndjson(void)
             {"{\"host\":\"\",\"jarm\":\"" FP_OSSL "\"}", "bad target ''"},
             {"{\"host\":\"a\",\"port\":0,\"jarm\":\"" FP_OSSL "\"}", "bad port"},
             {"{\"host\":\"a\",\"port\":\"443\",\"jarm\":\"" FP_OSSL "\"}", "bad port"},
-            {"{\"host\":\"a\",\"port\":443.5,\"jarm\":\"" FP_OSSL "\"}", "bad JSON row"},
+            {"{\"host\":\"a\",\"port\":443.5,\"jarm\":\"" FP_OSSL "\"}", "bad port"},
             {"{\"host\":\"a\",\"port\":-1,\"jarm\":\"" FP_OSSL "\"}", "bad port"},
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
