@@ -15,11 +15,9 @@
  * place (records carry everything needed for that, and errors are rare, so relinking is the
  * simple way, and it cannot fail).
  *
- * The JSON reader is the minimum that is still correct for any valid JSON object: it
- * decodes the strings it keeps (escapes and \u surrogate pairs to UTF-8), reads integers
- * for "port", and skips any other value by counting brackets outside strings, so members
- * such as "probes" or "raw" of any size or shape cost one pass and no memory. It never
- * recurses.
+ * An NDJSON row is read whole by the tree's JSON reader (jsonread.h: strict, nesting
+ * bounded) and freed before the next one; only "host", "port", "jarm" (or "result"),
+ * "status" and "ip" are looked at.
  */
 #include <errno.h>
 #include <stdio.h>
