@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -140,10 +141,11 @@ static int unit_begin(app_t *app, uint64_t *seq)
 {
     *seq = app->seq_next++;
     if (ring_fit(app, *seq) != 0) {
-        /* Out of memory for the bookkeeping: the unit still runs, resume degrades. */
+        /* Out of memory for the bookkeeping: claiming units done that are not would lose
+         * them for a resumed run, so the run fails here instead. */
         app->seq_next--;
-        app->low = app->seq_next;
-        *seq = app->seq_next++;
+        jarm__app_fail(app, "out of memory");
+        return 0;
     }
     if (resumed_done(app, *seq) || app->opts.dry_run) {
         jarm__feed_complete(app, *seq);
@@ -172,8 +174,7 @@ static void emit_error(app_t *app, const jarm__line_t *l, const char *status, co
         return;
     jarm__row_error(&app->row, app->opts.format, &e, jarm__wall_ms());
     app->bad_rows++;
-    jarm__app_emit(app);
-    jarm__feed_complete(app, seq);
+    jarm__app_emit(app, seq);
 }
 
 /* --dry-run: the unit as `host:port` ([v6]:port), scan order. */
@@ -183,7 +184,7 @@ static void dry_print(app_t *app, const char *host, size_t host_len, uint16_t po
         jarm__buf_printf(&app->row, "[%.*s]:%u\n", (int)host_len, host, port);
     else
         jarm__buf_printf(&app->row, "%.*s:%u\n", (int)host_len, host, port);
-    jarm__app_emit(app);
+    jarm__app_emit(app, JARM__NO_UNIT);
 }
 
 /* ---- names ---- */
@@ -329,7 +330,7 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
                 char ep[JARM__ENDPOINT_STRLEN];
                 jarm__endpoint_format(&ss, ep, sizeof(ep));
                 jarm__buf_printf(&app->row, "%s\n", ep);
-                jarm__app_emit(app);
+                jarm__app_emit(app, JARM__NO_UNIT);
             }
             return 0;
         }
@@ -439,8 +440,10 @@ static void take_line(app_t *app, const jarm__line_t *l)
             return;
         if (ord % o->shard_n != o->shard_i)
             return;
-        if ((e = entry_new(app)) == NULL)
+        if ((e = entry_new(app)) == NULL) {
+            jarm__app_fail(app, "out of memory");
             return;
+        }
         e->line = *l;
         e->spec = spec;
         if (l->truncated) {
@@ -457,8 +460,10 @@ static void take_line(app_t *app, const jarm__line_t *l)
         entry_push(app, e);
         return;
     }
-    if ((e = entry_new(app)) == NULL)
+    if ((e = entry_new(app)) == NULL) {
+        jarm__app_fail(app, "out of memory");
         return;
+    }
     e->line = *l;
     e->kind = E_RANGE;
     if (jarm__iter_init(&e->it, &range, 1, o->ports, o->nports, app->seed, o->shard_i, o->shard_n,
@@ -480,11 +485,17 @@ int jarm__feed_pull(jarm__scan_t *s, jarm__target_t *t)
         jarm__line_t line;
         int r;
 
+        if (app->failed)
+            return -1; /* a write error or no memory: stop at once */
+        if (jarm__app_hold(app))
+            return 0;
         submit_names(app);
         e = app->head;
         if (e != NULL && (e->kind != E_NAME || e->resolved)) {
-            if (produce(app, e, t) == 1)
+            if (produce(app, e, t) == 1) {
+                app->pull_units = 0;
                 return 1;
+            }
             continue;
         }
         if (app->queued >= QUEUE_MAX)
@@ -545,6 +556,39 @@ static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/*
+ * Take FILE.lock (created beside the checkpoint, kept) so that two runs never write one
+ * checkpoint, and learn now, not at the first checkpoint, that the directory is writable.
+ * The lock goes with the process. Returns 0 or -1 with msg.
+ */
+static int resume_lock(app_t *app, char *msg, size_t msglen)
+{
+    char path[4096];
+    int fd;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s.lock", app->opts.resume) >= sizeof(path)) {
+        snprintf(msg, msglen, "--resume: file name too long");
+        return -1;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(msg, msglen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            snprintf(msg, msglen, "%s: in use by another jarmsweep run (%s is locked)",
+                     app->opts.resume, path);
+        else
+            snprintf(msg, msglen, "%s: %s", path, strerror(e));
+        return -1;
+    }
+    app->resume_lock_fd = fd;
+    return 0;
 }
 
 /* Read a checkpoint. Returns 0 (loaded or absent) or -1 with msg. */
@@ -671,6 +715,8 @@ int jarm__feed_init(app_t *app, char *msg, size_t msglen)
         app->seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
     }
     app->seed &= (((uint64_t)1) << 53) - 1; /* printable and exact in JSON tools */
+    if (o->resume != NULL && !o->dry_run && resume_lock(app, msg, msglen) != 0)
+        return -1;
     if (o->resume != NULL && resume_load(app, msg, msglen) != 0)
         return -1;
 
@@ -782,4 +828,10 @@ void jarm__feed_free(app_t *app)
         jarm__baseline_free(&app->baseline);
     free(app->ring);
     free(app->resume_done);
+    app->ring = NULL;
+    app->resume_done = NULL;
+    if (app->resume_lock_fd > 0) {
+        close(app->resume_lock_fd);
+        app->resume_lock_fd = 0;
+    }
 }
