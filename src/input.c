@@ -189,7 +189,17 @@ int jarm__input_start(jarm__input_t *in, uv_loop_t *loop, void (*wake_cb)(void *
     in->started = 1;
     if (in->manual)
         return 0;
-    if ((r = pthread_create(&in->thread, NULL, reader_main, in)) != 0) {
+    {
+        /* Reading files needs about 70 KiB of stack, and the default would reserve
+         * megabytes; a caller's next() (Python, say) gets the default. */
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (in->next == NULL)
+            pthread_attr_setstacksize(&attr, 256 * 1024);
+        r = pthread_create(&in->thread, &attr, reader_main, in);
+        pthread_attr_destroy(&attr);
+    }
+    if (r != 0) {
         in->started = 0;
         return -r;
     }
