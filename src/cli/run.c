@@ -209,6 +209,14 @@ static void on_input(void *data)
     jarm__scan_wake(app->scan);
 }
 
+/* The resolver may take more names although none was answered. */
+static void on_resolver_ready(void *data)
+{
+    app_t *app = data;
+    if (!app->closing)
+        jarm__scan_wake(app->scan);
+}
+
 static void print_progress(app_t *app, int final)
 {
     const jarm__scan_stats_t *st = &app->scan->stats;
@@ -508,6 +516,8 @@ int jarm__run_start(app_t *app)
         ro.max_outstanding = app->opts.dns_concurrency;
         ro.timeout_ms = app->opts.dns_timeout_ms;
         ro.tries = app->opts.dns_tries;
+        ro.ready_cb = on_resolver_ready;
+        ro.ready_data = app;
         if ((r = jarm__resolver_init(&app->resolver, app->lp, &ro)) != 0) {
             const char *why = jarm__resolver_error(&app->resolver);
             say(app, "%s", why && *why ? why : "cannot start the resolver");
