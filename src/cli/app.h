@@ -73,6 +73,7 @@ typedef struct app_s {
     /* feed.c: input lines in order, each expanded over ports/addresses/a range. */
     struct jarm__entry_s *head, *tail, *next_submit, *free_entries;
     unsigned queued;
+    int unassigned_tail; /* a queued entry numbers its own units: those behind it wait */
     uint64_t line_ordinal; /* non-empty lines read, for --shard of explicit targets */
     int input_eof;
     jarm__resolver_t resolver;
