@@ -53,8 +53,10 @@
  * caller that there may be room.
  *
  * Connection errors. c-ares ends with ECONNREFUSED every query that was on a TCP connection
- * the server closed (and, before 1.20, every query to that server then); such names are asked
- * again, a few times, after a random pause (RETRIES_MAX, RETRY_BASE_MS).
+ * the server closed (and, before 1.20, every query to that server then); once some server has
+ * answered at all, such names are asked again, a few times, after a random pause
+ * (RETRIES_MAX, RETRY_BASE_MS, LANE_AFTER). With no server answering, ECONNREFUSED means
+ * nobody listens, and is final at once.
  * The window cannot prevent the first losses: they are only known a timeout later. Hence the
  * default of 128 outstanding: a UDP query occupies about 830 bytes of a receive queue, so 128
  * fit in the 208 KiB default of a single-threaded resolver such as dnsmasq, where 256 were
@@ -116,9 +118,14 @@ typedef struct ares_channeldata ares_channel_t;
 #define LINGER_FACTOR 8
 /* A name whose query c-ares ends with a connection error (a TCP connection closed under it,
  * which fails every query sent on it) is asked again, this many times at most, after a random
- * pause of up to RETRY_BASE_MS << retries so that the retries do not share one connection. */
-#define RETRIES_MAX   6
+ * pause of up to RETRY_BASE_MS << retries (RETRY_MAX_MS at most) so that the retries do not
+ * share one connection. */
+#define RETRIES_MAX   10
+/* A name that failed so LANE_AFTER times is asked again only alone: one such name at a time,
+ * so that it gets a connection of its own (it may wait for that; waiting costs no try). */
+#define LANE_AFTER 3
 #define RETRY_BASE_MS 50
+#define RETRY_MAX_MS  1000
 
 /* A request waiting for a name being queried. */
 typedef struct jarm__dns_waiter_s {
@@ -523,6 +530,8 @@ static void retry_unlink(jarm__resolver_t *r, dns_entry_t *e)
     e->retrying = 0;
 }
 
+static void retry_arm(jarm__resolver_t *r);
+
 /*
  * The query of e ended with status and addrs: cache the result (or drop the entry) and
  * report it to every waiter. The waiters are detached and the result copied first, so a
@@ -539,6 +548,10 @@ static void entry_complete(jarm__resolver_t *r, dns_entry_t *e, jarm__dns_status
     e->last = NULL;
     fresh_unlink(r, e);
     retry_unlink(r, e);
+    if (r->lane == e) {
+        r->lane = NULL;
+        retry_arm(r);
+    }
     assert(r->stats.outstanding > 0);
     r->stats.outstanding--;
 
@@ -625,6 +638,10 @@ static void retry_arm(jarm__resolver_t *r)
 static void retry_schedule(jarm__resolver_t *r, dns_entry_t *e)
 {
     uint64_t span = (uint64_t)RETRY_BASE_MS << e->retries;
+    if (span > RETRY_MAX_MS)
+        span = RETRY_MAX_MS;
+    if (r->lane == e)
+        r->lane = NULL;
     r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
     e->retries++;
     r->stats.retries++;
@@ -643,6 +660,14 @@ static void on_retry_timer(uv_timer_t *t)
 
     while (*pp != NULL) {
         dns_entry_t *e = *pp;
+        if (e->retry_due_ms <= now && e->retries > LANE_AFTER) {
+            if (r->lane != NULL) { /* wait for the lane, and look again soon */
+                e->retry_due_ms = now + RETRY_BASE_MS;
+                pp = &e->retry_next;
+                continue;
+            }
+            r->lane = e;
+        }
         if (e->retry_due_ms <= now) {
             *pp = e->retry_next;
             e->retrying = 0;
@@ -675,7 +700,12 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
     if (res != NULL)
         ares_freeaddrinfo(res);
     st = map_status(status, n);
-    if (status == ARES_ECONNREFUSED && !r->closing && e->retries < RETRIES_MAX) {
+    if (status == ARES_SUCCESS || status == ARES_ENODATA || status == ARES_ENOTFOUND ||
+        status == ARES_ESERVFAIL || status == ARES_EREFUSED)
+        r->answered = 1;
+    /* Only once a server has answered: a connection error is then a connection lost, not a
+     * resolver that is not there at all (that one fails at once, as before). */
+    if (status == ARES_ECONNREFUSED && r->answered && !r->closing && e->retries < RETRIES_MAX) {
         retry_schedule(r, e);
         return;
     }

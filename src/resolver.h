@@ -96,6 +96,8 @@ struct jarm__resolver_s {
     struct jarm__dns_entry_s *fresh_head, *fresh_tail; /* queries within their first try */
     unsigned nfresh;
     struct jarm__dns_entry_s *retry_head;
+    struct jarm__dns_entry_s *lane; /* the name asked again alone, or NULL */
+    int answered;                   /* some server has answered a query */
     uint64_t rng;
     struct jarm__dns_poll_s **polls; /* indexed by fd */
     size_t polls_cap;

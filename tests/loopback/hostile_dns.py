@@ -9,9 +9,11 @@ The first label of a name picks the behaviour, by prefix:
 Over TCP the server answers the first query of a connection and then closes it, dropping any
 other query the client sent on it (some load balancers and rate limiters do this).
 """
+import heapq
 import socket
 import struct
 import threading
+import time
 
 
 def _question(pkt):
@@ -57,7 +59,12 @@ def answer(pkt, tcp):
 
 
 class HostileDNS:
-    def __init__(self):
+    """udp_delay: seconds every UDP answer is held (answers still go out in parallel)."""
+
+    def __init__(self, udp_delay=0.0):
+        self.udp_delay = udp_delay
+        self.later = []  # (due, seq, packet, peer), a heap
+        self.later_cv = threading.Condition()
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.udp.bind(("127.0.0.1", 0))
@@ -69,6 +76,7 @@ class HostileDNS:
         self.stop_flag = False
         self.udp_queries = self.tcp_conns = 0
         self.threads = [threading.Thread(target=self._udp_loop, daemon=True),
+                        threading.Thread(target=self._udp_sender, daemon=True),
                         threading.Thread(target=self._tcp_loop, daemon=True)]
         for t in self.threads:
             t.start()
@@ -81,11 +89,36 @@ class HostileDNS:
                 return
             self.udp_queries += 1
             out = answer(pkt, False)
-            if out is not None:
-                try:
-                    self.udp.sendto(out, peer)
-                except OSError:
-                    pass
+            if out is None:
+                continue
+            if self.udp_delay:
+                with self.later_cv:
+                    heapq.heappush(self.later, (time.monotonic() + self.udp_delay,
+                                                self.udp_queries, out, peer))
+                    self.later_cv.notify()
+                continue
+            try:
+                self.udp.sendto(out, peer)
+            except OSError:
+                pass
+
+    def _udp_sender(self):
+        while not self.stop_flag:
+            with self.later_cv:
+                while not self.later and not self.stop_flag:
+                    self.later_cv.wait(0.5)
+                if self.stop_flag:
+                    return
+                due, _, out, peer = self.later[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self.later_cv.wait(wait)
+                    continue
+                heapq.heappop(self.later)
+            try:
+                self.udp.sendto(out, peer)
+            except OSError:
+                pass
 
     def _tcp_loop(self):
         while not self.stop_flag:
@@ -117,6 +150,8 @@ class HostileDNS:
 
     def close(self):
         self.stop_flag = True
+        with self.later_cv:
+            self.later_cv.notify_all()
         for s in (self.udp, self.tcp):
             try:
                 s.shutdown(socket.SHUT_RDWR)
