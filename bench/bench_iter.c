@@ -1,5 +1,5 @@
 /*
- * bench_iter.c - the sweep iterator's throughput and memory (STYLE 3.7, suite 'micro').
+ * bench_iter.c - the sweep iterator's throughput and memory (suite 'micro').
  *
  * Usage: bench_iter [BLOCKLIST]   (contrib/blocklist.conf; without it no blocklist is used)
  *

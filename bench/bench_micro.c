@@ -1,5 +1,5 @@
 /*
- * bench_micro.c - micro benchmarks of the pure library (STYLE 3.7), in ns/op.
+ * bench_micro.c - micro benchmarks of the pure library, in ns/op.
  *
  * Usage: bench_micro [CASE...]   with CASE one of probe, parse, hash, target (default: all)
  *

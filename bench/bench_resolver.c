@@ -1,6 +1,6 @@
 /*
  * bench_resolver.c - names per second through the resolver (c-ares on libuv) against dnsmasq
- * on loopback (issue 4, item 6).
+ * on loopback.
  *
  * Usage: bench_resolver [--dnsmasq PATH] [--names N] [--concurrency C] [--repeat R]
  *

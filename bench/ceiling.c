@@ -1,5 +1,5 @@
 /*
- * ceiling.c - the minimal epoll client of DESIGN.md section 7: the scan-rate ceiling.
+ * ceiling.c - the minimal epoll client: the scan-rate ceiling.
  *
  * For every target it does what a JARM scan does on the wire, and nothing else: ten times a
  * non-blocking connect, one send of a fixed ClientHello (probe i's bytes, built once with

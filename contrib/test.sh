@@ -5,12 +5,12 @@
 #   build-ci-asan  clang, debug, AddressSanitizer + UndefinedBehaviorSanitizer, -Dwerror=true
 #
 # Runs every meson test suite except 'live' (benchmarks are built, not run) in both build
-# trees with the sanitizer options of STYLE 3.3, and ends with exactly one line
+# trees with ASan/UBSan findings made fatal, and ends with exactly one line
 # "N passed, M failed" summed over both trees (a test that times out or errors counts as
 # failed, a skipped test as neither, a build that fails as one failure). The exit status is
-# non-zero when M > 0. Needs Debian/Ubuntu packages; installs missing ones with apt-get
-# (through sudo when not root). Run from anywhere; the golden vectors are expected in
-# ../shared/vectors beside the source tree (or pass -Dvectors_dir via MESON_EXTRA).
+# non-zero when M > 0. Needs Debian/Ubuntu packages (DEPS below); installs missing ones
+# with apt-get (install_deps of contrib/deps.sh, through sudo when not root). Run from
+# anywhere; everything it reads is in the source tree.
 #
 # Environment: MESON_EXTRA  extra `meson setup` options for both trees (word-split)
 #              JOBS         parallel test processes (default: meson's choice)
@@ -21,24 +21,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DEPS=(meson ninja-build pkg-config gcc clang libuv1-dev libc-ares-dev libssl-dev openssl
       python3 dnsmasq-base iproute2 libclang-rt-14-dev microsocks)
 
-log() { printf '== %s\n' "$*" >&2; }
+# shellcheck source=contrib/deps.sh
+. contrib/deps.sh   # install_deps, RUN_DEPS
 
-install_deps() {
-    local missing=() pkg sudo=()
-    if ! command -v dpkg >/dev/null 2>&1; then
-        log "no dpkg: not a Debian system, assuming the dependencies are installed"
-        return 0
-    fi
-    for pkg in "${DEPS[@]}"; do
-        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-    [ "${#missing[@]}" -eq 0 ] && return 0
-    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-    log "installing ${missing[*]}"
-    "${sudo[@]}" apt-get update -qq
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}"
-}
+log() { printf '== %s\n' "$*" >&2; }
 
 # setup DIR CC OPTION... : configure DIR (reconfigure if it is already a build tree).
 setup() {
@@ -101,7 +87,8 @@ run_tree() {
     total_fail=$((total_fail + f))
 }
 
-install_deps
+DEPS+=(python3-venv)   # the fresh virtual environment of the pip install test
+install_deps "${RUN_DEPS[@]}" "${DEPS[@]}"
 run_tree build-ci gcc 1 -Dbuildtype=debugoptimized -Dwerror=true -Dtests=true
 run_tree build-ci-asan clang 10 -Dbuildtype=debug -Dwerror=true -Dtests=true \
     -Db_sanitize=address,undefined -Db_lundef=false

@@ -7,8 +7,9 @@
  * builds the probes, parses replies and computes fingerprints, with no I/O and no global
  * state. Every result equals what the reference implementation (Salesforce jarm.py, "JARM
  * version 1.0", commit e00ad79) produces for the same bytes, quirk for quirk; where the
- * reference crashes the library does what the specification recommends (documented at each
+ * reference crashes the library returns what jarm(7) describes (documented at each
  * function). The last part, "Scanning", is libjarmsweep: the engine on libuv and c-ares.
+ * libjarm(3) is the manual of this header; jarm(7) describes the protocol.
  *
  * Conventions: functions return 0 on success or a negative JARM_E* code; the pure functions
  * allocate no memory; every output buffer is owned by the caller; every input pointer is only
@@ -47,7 +48,7 @@ extern "C" {
 /* Longest host name accepted for the server_name extension (a DNS name has at most 253). */
 #define JARM_HOST_MAX 255
 
-/* Largest ClientHello: probe 10 is 429 bytes plus the host name (spec 2.12). */
+/* Largest ClientHello: probe 10 is 429 bytes plus the host name. */
 #define JARM_HELLO_MAX (429 + JARM_HOST_MAX)
 
 /*
@@ -184,7 +185,7 @@ JARM_API int jarm_raw_join(const char *const probes[JARM_PROBES], const size_t l
  * ALPN and extension fields. Ten handshakes give JARM_FP_LEN characters; an ALPN containing
  * ',' can give more (3 per extra handshake), as in the reference.
  *
- * Where the reference crashes this function does what spec section 6 recommends, which
+ * Where the reference crashes this function follows jarm(7) (JARMSWEEP'S DEVIATIONS), which
  * agrees with the reference wherever the reference returns a result:
  *   - a version field whose 4th character is a digit 6-9 gets 'g'-'j' ('a' + digit);
  *     any other non-empty version field the reference cannot decode gets '0';

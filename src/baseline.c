@@ -34,7 +34,7 @@
 
 #define NONE UINT32_MAX
 
-/* The longest fingerprint kept: 62 + 3k characters (spec 6.4) fit in this. */
+/* The longest fingerprint kept: 62 + 3k characters (ALPN holding ',', jarm(7)) fit in this. */
 #define FP_MAX 255
 
 /* How much of a bad field an error message quotes. */

@@ -1,6 +1,6 @@
 /*
  * baseline.h - the fingerprints of an earlier scan, to tell each new row whether its
- * server changed (issue 6, `--baseline FILE`: fleet drift detection).
+ * server changed (`--baseline FILE`: fleet drift detection).
  *
  * A baseline file holds one of these per line, freely mixed; blank lines and '#' comments
  * (a whole line, or from a '#' to the end of a text line) are skipped, CR LF is fine:

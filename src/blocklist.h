@@ -17,7 +17,7 @@
  * allowed only if both it and a.b.c.d are allowed.
  *
  * Only ranges are filtered: single targets given explicitly are the caller's business and
- * never silently dropped (issue 5). The blocklist is read-only once built; lookups may run
+ * never silently dropped. The blocklist is read-only once built; lookups may run
  * on any thread.
  */
 #ifndef JARM_BLOCKLIST_H_

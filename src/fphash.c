@@ -2,13 +2,14 @@
  * fphash.c - the raw JARM string, the fuzzy hash and its decoding.
  *
  * The hash is computed from the raw string exactly as the reference's jarm_hash does it: by
- * splitting the text on ',' and '|' (spec section 6). It never looks at structured probe
+ * splitting the text on ',' and '|' (jarm(7), THE FUZZY HASH). It never looks at structured
  * results, because an ALPN value containing '|' or ',' shifts the fields the reference hashes
  * and the fingerprint must follow it. SHA-256 runs over the pieces of the text directly, so
  * the concatenated ALPN/extension text is never materialised.
  *
- * Where the reference raises an exception (spec 6.3, 6.4) we use the recommended
- * non-crashing rule; it agrees with the reference on every input the reference survives.
+ * Where the reference raises an exception (a version it cannot read, a handshake with too few
+ * fields) we use the non-crashing rule of jarm(7), JARMSWEEP'S DEVIATIONS; it agrees with
+ * the reference on every input the reference survives.
  * One divergence is knowingly left: the reference reads the version digit with Python's
  * int(), which also accepts non-ASCII Unicode decimal digits; such a character can only get
  * there through an ALPN value holding both ',' and '|', and we give it '0'.
@@ -26,7 +27,7 @@
 #include "internal.h"
 #include "jarm.h"
 
-/* Spec 6.2: code = 1-based position; the 13xx suites are at the end. */
+/* Cipher codes (jarm(7)): code = 1-based position; the 13xx suites are at the end. */
 static const struct {
     uint16_t suite;
     const char *name;

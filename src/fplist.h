@@ -1,6 +1,6 @@
 /*
  * fplist.h - lists of known JARM fingerprints (the TSV files of contrib/fingerprints/),
- * and matching a scanned fingerprint against them (issue 6, `--match`).
+ * and matching a scanned fingerprint against them (`--match`).
  *
  * A list file is UTF-8 text with one entry per line and four TAB-separated columns:
  *
@@ -114,7 +114,7 @@ size_t jarm__fplist_match(const jarm__fplist_t *l, const char *fp, size_t len, c
 
 /* What jarm__fplist_valid accepts besides a 62-character fingerprint. */
 #define JARM__FP_HALF 1 /* the 30-character cipher/version half alone */
-#define JARM__FP_LONG 2 /* 62 + 3k characters (k >= 1): an ALPN holding ',' (spec 6.4) */
+#define JARM__FP_LONG 2 /* 62 + 3k characters (k >= 1): an ALPN holding ',' (jarm(7)) */
 
 /*
  * Whether s (len bytes) is a well-formed fingerprint, case-insensitively: n cipher codes

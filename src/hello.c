@@ -1,7 +1,8 @@
 /*
  * hello.c - the reference's read_packet, as an incremental parser.
  *
- * The reference turns the bytes of one recv(1484) into a probe string (spec section 4.1):
+ * The reference turns the bytes of one recv(1484) into a probe string (jarm(7), THE REPLY
+ * PARSER):
  * classification (step A), fixed fields clipped to the buffer (step B), then a chain of
  * heuristics and an extension walk (step C) whose quirks are reproduced exactly: the
  * session-id length taken unchecked, the record length used as the ServerHello length, the
@@ -13,8 +14,9 @@
  * that a byte does not exist in the buffer. Only the second kind can change when more bytes
  * arrive. So the parser runs on what it has, remembering whether any "byte i is missing"
  * observation influenced the result (`rd.short_read`); if none did, every longer buffer
- * gives the same result and the answer is final even without EOF. This is the read rule of
- * DESIGN.md section 1: stop as soon as every byte the parser inspects is present.
+ * gives the same result and the answer is final even without EOF. This is jarmsweep's read
+ * rule (jarm(7), JARMSWEEP'S DEVIATIONS): stop as soon as every byte the parser inspects is
+ * present.
  */
 #include <string.h>
 
@@ -134,7 +136,7 @@ struct ext_result {
     size_t alpn_len;
 };
 
-/* Spec 4.1 step C. */
+/* Step C of jarm(7)'s reply parser: rules C1 to C5. */
 static int parse_extensions(struct rd *r, size_t S, struct ext_result *x)
 {
     static const uint8_t pat_sid[3] = {0x0e, 0xac, 0x0b}, pat_abs[3] = {0x0f, 0xf0, 0x0b};

@@ -1,7 +1,7 @@
 /*
  * input.c - the line reader thread.
  *
- * Targets are pulled, never pushed (DESIGN.md section 2): the scan loop asks for the next
+ * Targets are pulled, never pushed (back-pressure): the scan loop asks for the next
  * line when it has room. Reading happens on a thread because a pipe (`zmap ... | jarmsweep
  * -i -`) can block for minutes and the loop must keep serving connections meanwhile. The
  * thread fills a fixed ring of JARM__INPUT_RING lines and sleeps while it is full, so memory

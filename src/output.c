@@ -1,12 +1,12 @@
 /*
  * output.c - result rows.
  *
- * NDJSON is the native format (DESIGN.md section 5): one object per input target with
+ * NDJSON is the native format (jarmsweep(1), OUTPUT): one object per input target with
  * every field that explains the fingerprint. Strings are escaped properly, unlike the
  * reference, so a host or ALPN holding '"', '\' or control characters still gives valid
  * JSON; bytes that are not UTF-8 (possible only in unparsable input lines) are written as
- * \u00XX. The CSV and jarm-json formats reproduce the reference's own lines (spec section
- * 7) for drop-in use: `host,ip,jarm` and {"host","ip","result","jarm"}.
+ * \u00XX. The CSV and jarm-json formats reproduce the reference's own output lines
+ * for drop-in use: `host,ip,jarm` and {"host","ip","result","jarm"}.
  */
 #include <errno.h>
 #include <stdarg.h>

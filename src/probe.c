@@ -1,9 +1,9 @@
 /*
  * probe.c - the ten JARM ClientHellos, byte for byte as the reference builds them.
  *
- * Each probe is described by one row of `probes[]` (spec section 2.2). The record is written
- * front to back by a bounded writer; every length field is back-filled when its block closes,
- * so no length is computed by hand. Quirks the table encodes (spec section 9):
+ * Each probe is described by one row of `probes[]` (jarm(7), THE PROBES). The record is
+ * written front to back by a bounded writer; every length field is back-filled when its block
+ * closes, so no length is computed by hand. Quirks of the reference the table encodes:
  *   - probe 6 ("tls1_1_middle_out") sends its ciphers in FORWARD order;
  *   - the "extension order" only reorders the ALPN list and the supported_versions list;
  *   - GREASE is put in front of the cipher list after the order transform;
@@ -35,7 +35,7 @@ struct probe_spec {
     uint8_t ext_reverse; /* the reference's extension order: REVERSE reorders ALPN and sv */
 };
 
-/* Spec 2.2. The supported_versions column already folds in "present when TLS 1.3". */
+/* The ten probes. The supported_versions column already folds in "present when TLS 1.3". */
 static const struct probe_spec probes[JARM_PROBES] = {
     {"tls1_2_forward", "TLS 1.2, all ciphers in order, TLS 1.2 supported_versions", 0x03, 0x03, ALL,
      FORWARD, 0, ALPN_NORMAL, SV_12, 1},
@@ -59,7 +59,7 @@ static const struct probe_spec probes[JARM_PROBES] = {
      0x03, ALL, MIDDLE_OUT, 1, ALPN_NORMAL, SV_13, 1},
 };
 
-/* Spec 2.4: the ALL list in the reference's base order. */
+/* The ALL cipher list in the reference's base order. */
 static const uint16_t ciphers_all[] = {
     0x0016, 0x0033, 0x0067, 0xc09e, 0xc0a2, 0x009e, 0x0039, 0x006b, 0xc09f, 0xc0a3, 0x009f, 0x0045,
     0x00be, 0x0088, 0x00c4, 0x009a, 0xc008, 0xc009, 0xc023, 0xc0ac, 0xc0ae, 0xc02b, 0xc00a, 0xc024,
@@ -72,7 +72,7 @@ JARM__STATIC_ASSERT(JARM__ARRAY_SIZE(ciphers_all) == 69, "ALL has 69 suites");
 
 #define CIPHERS_MAX 69
 
-/* Spec 2.9: ALPN entries, each a length byte and the name. */
+/* The ALPN sets in base order; each entry goes out as a length byte and the name. */
 static const char *const alpn_normal[] = {"http/0.9", "http/1.0", "http/1.1", "spdy/1", "spdy/2",
                                           "spdy/3",   "h2",       "h2c",      "hq"};
 static const char *const alpn_rare[] = {"http/0.9", "http/1.0", "spdy/1", "spdy/2",
@@ -234,7 +234,7 @@ static void wr_supported_versions(struct writer *w, const struct probe_spec *ps,
     static const uint16_t versions[] = {0x0301, 0x0302, 0x0303, 0x0304};
     size_t idx[4], n, i, ext, list;
 
-    /* Mode 1.2_SUPPORT lists 1.0-1.2, every other mode 1.0-1.3 (spec 2.11). */
+    /* Mode 1.2_SUPPORT lists 1.0-1.2, every other mode 1.0-1.3. */
     n = jarm__order_indices(ps->ext_reverse ? REVERSE : FORWARD, ps->sv == SV_12 ? 3 : 4, idx);
     wr_u16(w, 0x002b);
     ext = block_open(w, 2);

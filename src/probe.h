@@ -9,8 +9,9 @@
 enum jarm__order { FORWARD, REVERSE, TOP_HALF, BOTTOM_HALF, MIDDLE_OUT };
 
 /*
- * Spec 2.5: write into idx the input positions of list transform `order` (a jarm__order)
- * applied to n items and return the output length, which is at most n (idx needs n slots).
+ * The order transforms of jarm(7): write into idx the input positions of list transform
+ * `order` (a jarm__order) applied to n items and return the output length, which is at most
+ * n (idx needs n slots).
  */
 size_t jarm__order_indices(unsigned order, size_t n, size_t *idx);
 

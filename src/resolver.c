@@ -1,5 +1,5 @@
 /*
- * resolver.c - c-ares on the scan loop (STYLE.md 2.3) with a per-run cache.
+ * resolver.c - c-ares on the scan loop, in fd-callback mode, with a per-run cache.
  *
  * Event plumbing. c-ares runs in fd-callback mode. sock_state_cb says which sockets to watch:
  * each gets a heap uv_poll_t found through polls[fd] (redis's events[fd]) and started with the
@@ -21,7 +21,7 @@
  * The timer stops when nothing is outstanding, so an idle resolver keeps the loop alive with
  * nothing.
  *
- * Re-entrancy (R12). c-ares may run our completion callback inside ares_getaddrinfo
+ * Re-entrancy. c-ares may run our completion callback inside ares_getaddrinfo
  * (immediate errors), and does inside ares_process_fd and ares_destroy. ares_depth counts
  * c-ares calls on the stack; the timer is updated only when the outermost call returns, and a
  * jarm__resolver_close made from a callback defers ares_destroy to that point, as c-ares
@@ -857,7 +857,7 @@ static int polls_reserve(jarm__resolver_t *r, size_t fd)
 
 /*
  * c-ares's socket notifications. A failure to watch a socket is not reported: its queries
- * time out (a per-name error, R11).
+ * time out (a per-name error, never a failure of the run).
  */
 static void on_sock_state(void *arg, ares_socket_t fd, int readable, int writable)
 {
@@ -1108,7 +1108,7 @@ int jarm__resolver_init(jarm__resolver_t *r, uv_loop_t *loop, const jarm__resolv
     ao.socket_receive_buffer_size = SOCK_RCVBUF;
     optmask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_NDOTS |
               ARES_OPT_DOMAINS | ARES_OPT_LOOKUPS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_SOCK_RCVBUF;
-    /* Spread the load over the resolvers the user listed (STYLE: do not flood one). */
+    /* Spread the load over the resolvers the user listed: do not flood one of them. */
     if (nservers > 1)
         optmask |= ARES_OPT_ROTATE;
     /* With explicit resolvers nothing in resolv.conf applies (every option it could set is

@@ -1,6 +1,6 @@
 /*
  * resolver.h - asynchronous name resolution on the scan loop: c-ares in fd-callback mode
- * (STYLE.md 2.3), a per-run cache that also coalesces concurrent requests for one name, and a
+ * (no thread pool), a per-run cache that also coalesces concurrent requests for one name, and a
  * bound on outstanding queries that the caller checks before pulling the next name.
  *
  * Shaped like a libuv handle: the caller owns the loop and the jarm__resolver_t (embed it or
@@ -154,8 +154,8 @@ void jarm__resolver_stats(const jarm__resolver_t *r, jarm__resolver_stats_t *out
  * cb MAY RUN BEFORE THIS FUNCTION RETURNS: for a cache hit, an IP literal (answered as
  * itself), "localhost" (127.0.0.1, or ::1 with family 6), a string that cannot be a DNS name
  * (JARM__DNS_ERROR), and a query c-ares completes at once. Put the requester into its
- * "resolving" state before the call (STYLE R12), and do not resolve in a loop inside cb
- * without bounding the recursion: cache hits chain synchronously.
+ * "resolving" state before the call (cb may find it there), and do not resolve in a loop
+ * inside cb without bounding the recursion: cache hits chain synchronously.
  *
  * A name that is being queried gets its request attached to that query; a completed name is
  * answered from the cache, whatever its status (JARM__DNS_ERROR results are not cached).

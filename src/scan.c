@@ -28,7 +28,7 @@
  * flush() then hands results to their targets, returns connections to the free list and
  * refills the window, once per event batch and never from inside another callback.
  *
- * Reading follows DESIGN.md section 1: stop as soon as jarm_reply_parse() says the answer
+ * Reading (jarm(7), JARMSWEEP'S DEVIATIONS): stop once jarm_reply_parse() says the answer
  * can no longer change, at JARM_RX_MAX bytes, at EOF or error; a timeout with bytes buffered
  * parses them as final (what the reference's single recv(1484) would have returned).
  *

@@ -4,9 +4,9 @@
  * A target names one TCP endpoint. The forms are those users type and those the reference
  * reads from its input files (`host,port`), so a list written for jarm.py works here too.
  * Unlike the reference we trim white space instead of chopping the last character, and a
- * line without a port gets the --ports list instead of the previous line's port (spec 7's
- * persisting-port quirk is a bug nobody relies on). Bad input never fails the run: it becomes
- * a JARM__TARGET_BAD with a one-line reason that ends up in the row.
+ * line without a port gets the --ports list instead of the previous line's port (the
+ * reference's persisting port is a bug nobody relies on; jarm(7)). Bad input never fails the
+ * run: it becomes a JARM__TARGET_BAD with a one-line reason that ends up in the row.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -7,11 +7,11 @@
  *     reference's `parsed` string; fed byte by byte with final=0, as the scanner reads, the
  *     parser decides on the same string no later than the end of the bytes;
  *   - a probe without received bytes is a timeout (socket event "recv:TimeoutError": the
- *     whole target becomes JARM_RAW_EMPTY, spec 3 and 5) or a connection error ("|||");
+ *     whole target becomes JARM_RAW_EMPTY, jarm(7)) or a connection error ("|||");
  *   - the probe strings joined with jarm_raw_join give `raw`, and its hash `fingerprint`;
  *   - each ClientHello the reference sent equals our jarm_probe_build output for the same host:
  *     (a) outside the random and GREASE offsets, which are taken from probes.json for a
- *     target of the same host length (spec 2.12: offsets depend only on the length), with
+ *     target of the same host length (offsets depend only on the length), with
  *     valid GREASE values in the capture; and (b) byte for byte, with a random source that
  *     replays the capture's random bytes and GREASE choices.
  */
@@ -213,7 +213,7 @@ static void test_capture(const json_t *cap, const json_t *probes_json)
         ptr[p] = strs[p];
         if (json_is_null(rx_hex)) {
             if (has_timeout(json_get(pr, "socket_events"))) {
-                /* Spec 3: nothing received before the timeout; the scan of the target stops. */
+                /* Nothing received before the timeout; the scan of the target stops. */
                 ok(json_is_null(parsed) && p + 1 == json_count(probes),
                    "%s probe %u: receive timeout, no result, no further probes", cname, p + 1);
                 timed_out = 1;

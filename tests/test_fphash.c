@@ -5,7 +5,7 @@
  *   - every case with an expected fingerprint hashes to it; where the reference's SHA-256 input
  *     was recorded, SHA-256 (EVP, computed here) of those bytes gives the last 32 characters;
  *   - the cases on which the reference crashes get the documented non-crashing result
- *     (jarm.h, spec 6.3/6.4), built here from the rule: version digit d -> 'a' + d, any other
+ *     (jarm.h, jarm(7)), built here from the rule: version digit d -> 'a' + d, any other
  *     non-empty version '0', missing fields of a short handshake empty;
  *   - the cipher and version code tables, jarm_raw_join, jarm_fp_decode on every fingerprint
  *     (per-probe suites and names against the raw string) and on malformed input, and the
@@ -51,7 +51,7 @@ static int fuzzy_hash(const char *raw, size_t len, char **out, size_t cap, size_
     return jarm_fuzzy_hash(r, len, *out, cap, out_len);
 }
 
-/* Spec 6.3 with the recommended rule for what the reference cannot decode. */
+/* Version codes with jarm(7)'s rule for what the reference cannot decode. */
 static char version_rule(const char *v, size_t len)
 {
     if (len == 0)

@@ -2,7 +2,7 @@
  * test_fplist.c - fingerprint lists (src/fplist.c) and baselines (src/baseline.c).
  *
  * Argument: the directory of the bundled lists (contrib/fingerprints), whose files must
- * parse and hold the entries issue 6 asks for. Without it those cases are skipped.
+ * parse and hold the entries the README there promises. Without it those cases are skipped.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -41,7 +41,7 @@ static char *out_buf(size_t cap)
     return (char *)guard_tail(&out_guard, cap);
 }
 
-/* Spec 4.1 step A, and "|||" for a 0x16 record that did not give a ServerHello string. */
+/* Step A of jarm(7)'s reply parser, and "|||" for a 0x16 record without a ServerHello string. */
 static jarm_reply_kind_t expected_kind(const uint8_t *in, size_t n, const char *s, size_t len)
 {
     if (in == NULL || n == 0)

@@ -7,7 +7,7 @@
  * shard counts, the union of all shards' targets is exactly the allowed set - computed
  * here independently by enumerating every input range x port and checking the denied
  * networks by hand, IPv4-mapped rule included - with no target twice and no denied target ever.
- * Then the acceptance case of issue 5 (127.5.0.0/20 x 443,8443, three shards), a /16 x 2 ports,
+ * Then a sweep in three shards (127.5.0.0/20 x 443,8443), a /16 x 2 ports,
  * seek and at() against a fresh walk, resume after interruptions (in order and out of order), the
  * counts, the digest and the errors.
  */

@@ -195,7 +195,7 @@ static void test_targets(const json_t *root)
         ok(good, "jarm_probe_intent: a sentence for 0..9, NULL past the end");
     }
 
-    /* The longest host: lengths shift by L - 11 from example.com (spec 2.12). */
+    /* The longest host: lengths and offsets shift by L - 11 from example.com. */
     {
         uint8_t host[JARM_HOST_MAX + 1], *buf = guard_tail(&out_guard, JARM_HELLO_MAX);
         size_t len = 0;

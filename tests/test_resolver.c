@@ -960,7 +960,7 @@ static void test_plumbing(void)
     close(fd);
 }
 
-/* 100,000 names pulled through the resolver as room appears (issue 4, item 4). */
+/* 100,000 names pulled through the resolver as room appears. */
 static struct {
     jarm__resolver_t *r;
     unsigned next, done, ok_right, wrong, errors, over_outstanding, over_cache;

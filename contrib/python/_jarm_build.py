@@ -13,14 +13,30 @@ needs nothing, so all of these work offline:
     pip install -e contrib/python          (PEP 660: a .pth file naming this directory)
     pip wheel --no-deps -w dist contrib/python
 
-A libjarmsweep.so (or libjarmsweep.so.*) present in jarm/ is packaged into the wheel, which
-is then tagged for this platform instead of py3-none-any. Sdists never carry it.
+The wheel carries the engine: when this directory sits in a jarmsweep source tree (the
+usual case: contrib/python of a checkout), build_wheel compiles libjarmsweep with meson and
+ninja (release build, no tests) and ships it as jarm/libjarmsweep.so, where the module
+looks first after JARM_LIBRARY; the wheel is then tagged for this platform instead of
+py3-none-any. Only the build runs the tools; the installed module needs no compiler.
+
+  JARM_BUILD_LIBRARY  auto (default): build when the source tree, meson and ninja are
+                      there, else warn and make a pure-Python wheel (the module then uses
+                      JARM_LIBRARY or an installed libjarmsweep); 1: the build must happen;
+                      0: never build (pure wheel).
+  JARM_BUILD_DIR      the meson build directory (default: build-wheel at the top of the
+                      source tree, kept, so a second install only relinks what changed).
+
+A libjarmsweep.so (or libjarmsweep.so.*) copied into jarm/ by hand is packaged instead of
+building one. Sdists never carry a library, and editable installs do not build it.
 """
 import base64
 import hashlib
 import io
 import os
 import re
+import shutil
+import subprocess
+import sys
 import sysconfig
 import tarfile
 import time
@@ -65,6 +81,69 @@ def _package_files(with_lib):
         if name.endswith(".py") or (with_lib and LIB_RE.match(name)):
             out.append((f"{NAME}/{name}", path))
     return out
+
+
+def _log(msg):
+    print(f"jarm build: {msg}", file=sys.stderr, flush=True)
+
+
+def _source_root():
+    """The jarmsweep source tree this directory belongs to, or None (e.g. an sdist)."""
+    root = os.path.dirname(os.path.dirname(HERE))
+    try:
+        with open(os.path.join(root, "meson.build"), encoding="utf-8") as f:
+            head = f.read(4096)
+    except OSError:
+        return None
+    if re.search(r"project\(\s*'jarmsweep'", head) and os.path.isfile(
+            os.path.join(root, "src", "api.c")):
+        return root
+    return None
+
+
+def _build_library():
+    """Compile libjarmsweep with meson + ninja; the path of the shared library, or None."""
+    mode = os.environ.get("JARM_BUILD_LIBRARY", "auto").strip().lower()
+    if mode in ("0", "no", "false", "off"):
+        return None
+    root = _source_root()
+    meson, ninja = shutil.which("meson"), shutil.which("ninja")
+    missing = [what for what, ok in (("the jarmsweep source tree", root),
+                                     ("meson", meson), ("ninja", ninja)) if not ok]
+    if missing:
+        msg = "no " + ", no ".join(missing) + ": building a wheel without libjarmsweep"
+        if mode in ("1", "yes", "true", "on"):
+            raise RuntimeError(f"jarm build: JARM_BUILD_LIBRARY=1 but {msg}")
+        _log(msg + " (the module will need JARM_LIBRARY or an installed libjarmsweep)")
+        return None
+    build = os.path.abspath(os.environ.get("JARM_BUILD_DIR") or os.path.join(root, "build-wheel"))
+    # The build's python is meson's own; the variables of pip's isolated environment (and of
+    # a venv) must not leak into it.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONSAFEPATH",
+                        "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")}
+    setup = [meson, "setup", build, root, "-Dbuildtype=release", "-Dtests=false",
+             "-Dbench=false", "-Dpython_module=disabled"]
+
+    def run(cmd):
+        _log(" ".join(cmd))
+        # meson and ninja talk on stdout; pip shows the backend's stderr with -v.
+        return subprocess.run(cmd, env=env, stdout=sys.stderr, stderr=sys.stderr).returncode
+
+    configured = os.path.isfile(os.path.join(build, "meson-private", "coredata.dat"))
+    if not configured and run(setup) != 0:
+        raise RuntimeError(f"jarm build: meson setup {build} failed")
+    if run([ninja, "-C", build]) != 0:
+        if not configured:
+            raise RuntimeError(f"jarm build: ninja -C {build} failed")
+        _log("the existing build directory failed; configuring it afresh")
+        shutil.rmtree(build)
+        if run(setup) != 0 or run([ninja, "-C", build]) != 0:
+            raise RuntimeError(f"jarm build: building libjarmsweep in {build} failed")
+    lib = os.path.realpath(os.path.join(build, "src", "libjarmsweep.so"))
+    if not os.path.isfile(lib):
+        raise RuntimeError(f"jarm build: {lib} was not built")
+    return lib
 
 
 def _metadata(version):
@@ -148,6 +227,10 @@ def get_requires_for_build_editable(config_settings=None):
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     files = _package_files(with_lib=True)
+    if not any(LIB_RE.match(os.path.basename(arc)) for arc, _ in files):
+        lib = _build_library()
+        if lib is not None:
+            files.append((f"{NAME}/libjarmsweep.so", lib))
     tag, purelib = _tag(files)
     entries = [(a, _read(p), 0o755 if LIB_RE.match(os.path.basename(a)) else 0o644)
                for a, p in files]

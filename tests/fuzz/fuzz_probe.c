@@ -9,7 +9,7 @@
  * record header, the handshake length, every nested length field against its container
  * (cipher suites, extensions block, each extension, server_name list and name, ALPN list
  * and protocols, signature_algorithms, key_share list and entries, supported_versions,
- * psk modes), the per-probe versions, GREASE placement and extension order of spec 2.2,
+ * psk modes), the per-probe versions, GREASE placement and extension order of jarm(7),
  * that server_name equals the host, and that every random field and GREASE value holds
  * exactly the bytes drawn from the random source, in the order they appear in the record.
  * It also checks JARM_ENOBUFS for a buffer one byte short (exact-size heap buffer, so a
@@ -107,7 +107,7 @@ static void seen_grease(struct seen *s, size_t v)
     s->grease[s->n++] = v;
 }
 
-/* Spec 2.2, per probe. */
+/* The probe parameters of jarm(7), per probe. */
 static const struct {
     uint8_t rv, cv, grease, sv, alpn_count;
     unsigned ciphers; /* without GREASE */

@@ -3,9 +3,9 @@
 
 Usage: seed_corpus.py TARGET VECTORS_DIR OUT_DIR
 
-The golden vectors stay outside the repository (shared/vectors); this script turns them
-into one file per input at build time, so the fuzz-regress suite replays them and a
-libFuzzer run can start from them, without any vector data being committed.
+This script turns the golden vectors (tests/vectors) into one file per input at build
+time, so the fuzz-regress suite replays them and a libFuzzer run can start from them,
+without a second copy of the vector data in the corpus directories.
 
   hello  every parse.json input_hex and every captures.json received_hex (reply bytes)
   hash   every hash.json raw, every parse.json expected probe string and every captures.json

@@ -2,7 +2,7 @@
  * responder.c - a fast single-threaded epoll TCP server that answers JARM probes.
  *
  * Used by the loopback tests and the loopback benchmark. It recognises which of the ten JARM
- * ClientHellos a connection sent (spec section 2.2 and 2.12: record version, cipher-suites
+ * ClientHellos a connection sent (jarm(7), THE PROBES: record version, cipher-suites
  * length, first cipher suite) and answers with that probe's recorded reply, or misbehaves in
  * one of the ways a hostile or broken server does (--mode). Plain C11 + Linux; no libuv, so
  * that a bug in the engine's event code can never hide in the peer it is tested against.
@@ -349,7 +349,7 @@ static void conn_act(int fd, uint64_t now)
 /* ---- the ClientHello ---- */
 
 /*
- * Which probe (0..9) a ClientHello is, or -1. Spec 2.2/2.12: the record version tells TLS 1.1
+ * Which probe (0..9) a ClientHello is, or -1. The record version tells TLS 1.1
  * (0302, probe 6), TLS 1.2 (0303, probes 1-5) and TLS 1.3 (0301, probes 7-10) apart; the
  * cipher-suites length (offset 76; the session id is always 32 bytes) tells the cipher lists
  * apart, and the first suite tells FORWARD (0016) from REVERSE (0005).

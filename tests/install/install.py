@@ -2,8 +2,8 @@
 
 1. `meson install --destdir TMP` of this build tree (first with --no-rebuild; if something
    to install was not built yet, once more letting meson build it).
-2. Every promised file is there: bin/jarmsweep, man1/jarmsweep.1, share/jarmsweep/blocklist.conf,
-   include/jarm.h, libjarm.a, libjarm.so with its soname chain, pkgconfig/libjarm.pc. The
+2. Every promised file is there: bin/jarmsweep, man1/jarmsweep.1, man7/jarm.7,
+   man3/libjarm.3, share/jarmsweep/blocklist.conf, include/jarm.h, libjarm.a, libjarm.so with its soname chain, pkgconfig/libjarm.pc. The
    shared library exports every JARM_API function of jarm.h and nothing else.
 3. tests/install/consumer.c is compiled against the installed header and library with the
    flags of `pkg-config libjarm`, linked once to libjarm.so (run with LD_LIBRARY_PATH) and
@@ -73,6 +73,8 @@ def main():
         files = {
             "jarmsweep": os.path.join(under(dest, a.bindir), "jarmsweep"),
             "man page": os.path.join(under(dest, a.mandir), "man1", "jarmsweep.1"),
+            "jarm(7)": os.path.join(under(dest, a.mandir), "man7", "jarm.7"),
+            "libjarm(3)": os.path.join(under(dest, a.mandir), "man3", "libjarm.3"),
             "default blocklist": os.path.join(under(dest, a.datadir), "jarmsweep",
                                               "blocklist.conf"),
             "jarm.h": os.path.join(under(dest, a.includedir), "jarm.h"),

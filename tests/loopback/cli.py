@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The jarmsweep command line: help, usage errors, output files and formats, target forms.
 
-Contract (issue 3): stdout carries only results; usage errors exit 2 with one line
+Contract: stdout carries only results; usage errors exit 2 with one line
 `jarmsweep: ...` on stderr and nothing on stdout; runtime failures exit 1; `-f csv` writes the
 reference's CSV line `host,ip,jarm`; `-f jarm-json` the reference's `-j -v` line. Scans go to
 the responder on 127.0.0.1 replaying captures.json openssl_rsa_default.

@@ -8,7 +8,7 @@
    self-signed certificate. An entry is compared only when the installed versions are the
    ones its label names (otherwise the check is skipped, not failed: fingerprints move with
    library versions).
-3. When the scanner has --match and --baseline (issue 6), the end-to-end checks of the issue:
+3. When the scanner has --match and --baseline, the end-to-end checks of both:
    `--match c2` labels a default OpenSSL server "Metasploit", and a baseline run reports
    `same`, then `changed` after the server's configuration changed, and `new` for another
    port.

@@ -3,7 +3,7 @@
 Every test script takes the same arguments (tests/loopback/meson.build passes them):
   --jarmsweep PATH   the scanner under test
   --responder PATH   tests/helpers/responder
-  --vectors DIR      the golden vectors (captures.json; gen/spec_model.py for expected values)
+  --vectors DIR      the golden vectors (tests/vectors: captures.json, ...)
 
 Python 3 standard library only. Traffic goes to 127.0.0.1 / ::1 only, or to 127.x.y.z
 inside a private network namespace (scale.py).
@@ -82,11 +82,31 @@ def captures(vectors):
         return {c["name"]: c for c in json.load(f)["captures"]}
 
 
-def spec_model(vectors):
-    """The executable model of spec/JARM.md shipped with the vectors (parse, fuzzy hash)."""
-    sys.path.insert(0, os.path.join(vectors, "gen"))
-    import spec_model as m  # noqa: E402
-    return m
+# The cipher code table of jarm(7): ascending, the five 13xx suites last.
+_CODE_SUITES = sorted(
+    "0004 0005 0007 000a 0016 002f 0033 0035 0039 003c 003d 0041 0045 0067 006b 0084 0088 "
+    "009a 009c 009d 009e 009f 00ba 00be 00c0 00c4 c007 c008 c009 c00a c011 c012 c013 c014 "
+    "c023 c024 c027 c028 c02b c02c c02f c030 c060 c061 c072 c073 c076 c077 c09c c09d c09e "
+    "c09f c0a0 c0a1 c0a2 c0a3 c0ac c0ad c0ae c0af cc13 cc14 cca8 cca9".split()) + \
+    "1301 1302 1303 1304 1305".split()
+
+
+def fuzzy(raw):
+    """The fuzzy hash of a raw string, as jarm(7) states it (an independent check of the
+    C code: written from the page, not from src/fphash.c)."""
+    import hashlib
+    if raw == ",".join(["|||"] * 10):
+        return "0" * 62
+    out, text = "", ""
+    for hs in raw.split(","):
+        f = (hs.split("|") + ["", "", "", ""])[:4]
+        c = f[0]
+        out += "00" if c == "" else "%02x" % (
+            _CODE_SUITES.index(c) + 1 if c in _CODE_SUITES else 70)
+        v = f[1]
+        out += "0" if v == "" or len(v) < 4 or not v[3].isdigit() else "abcdefghij"[int(v[3])]
+        text += f[2] + f[3]
+    return out + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def reply_lines(capture):
