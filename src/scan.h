@@ -116,6 +116,7 @@ typedef struct jarm__scan_stats_s {
     uint64_t targets_started, targets_done, conns_started, conns_done;
     uint64_t by_status[JARM__T_PROXY_ERROR + 1];
     unsigned conns_active, targets_active, window;
+    uint64_t nomem; /* results that could not be computed for want of memory */
 } jarm__scan_stats_t;
 
 struct jarm__scan_s {

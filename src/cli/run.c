@@ -198,6 +198,8 @@ static void on_sink_progress(jarm__sink_t *sink)
 static void on_result(jarm__scan_t *s, jarm__target_t *t)
 {
     app_t *app = s->data;
+    if (s->stats.nomem != 0) /* the engine could not compute a result: fail the run */
+        jarm__app_fail(app, "out of memory");
     jarm__row_target(&app->row, app->opts.format, t, jarm__wall_ms());
     jarm__feed_annotate(app, &app->row, t);
     jarm__app_emit(app, t->seq);
