@@ -203,6 +203,10 @@ void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *
         jarm__buf_puts(b, ",\"proxy\":");
         jarm__buf_json_str(b, t->proxy, strlen(t->proxy));
     }
+    if (t->error != NULL) {
+        jarm__buf_puts(b, ",\"error\":");
+        jarm__buf_json_str(b, t->error, strlen(t->error));
+    }
     jarm__buf_printf(b,
                      ",\"elapsed_ms\":%llu,\"ts\":", (unsigned long long)(t->end_ms - t->start_ms));
     put_ts(b, ts_ms);

@@ -90,6 +90,7 @@ const char *jarm__tstatus_name(jarm__tstatus_t s)
 
 static void pump(jarm__scan_t *s);
 static void flush(jarm__scan_t *s);
+static void on_kick(uv_timer_t *timer);
 
 /* ---- memory: slabs of connections and targets, a pool of receive buffers ---- */
 
@@ -259,14 +260,49 @@ static int target_store(jarm__target_t *t, unsigned probe, const char *str, size
     return 0;
 }
 
+/* ---- the ready queue: targets with a probe to start, doubly linked ---- */
+
+static void ready_push(jarm__scan_t *s, jarm__target_t *t)
+{
+    if (t->queued)
+        return;
+    t->queued = 1;
+    t->next = NULL;
+    t->prev = s->ready_tail;
+    if (s->ready_tail)
+        s->ready_tail->next = t;
+    else
+        s->ready_head = t;
+    s->ready_tail = t;
+}
+
+static void ready_remove(jarm__scan_t *s, jarm__target_t *t)
+{
+    if (!t->queued)
+        return;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        s->ready_head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        s->ready_tail = t->prev;
+    t->next = t->prev = NULL;
+    t->queued = 0;
+}
+
 /* ---- finishing ---- */
 
 static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size_t len);
 
-/* A probe timed out: the whole target is decided; abandon its other connections. */
-static void target_timeout(jarm__target_t *t)
+/*
+ * A probe timed out, or the proxy failed: the whole target is decided (ten empty probes, as
+ * the reference does for a timeout); abandon its other connections and start no more.
+ */
+static void target_abandon(jarm__target_t *t)
 {
-    t->timed_out = 1;
+    t->abandoned = 1;
     for (unsigned i = 0; i < JARM_PROBES; i++)
         if (t->conns[i] != NULL && t->conns[i]->state != C_CLOSING)
             conn_finish(t->conns[i], JARM__P_SKIPPED, NULL, 0);
@@ -293,7 +329,7 @@ static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size
     if (!c->retry) {
         t->probes[c->probe].status = (uint8_t)result;
         t->probes[c->probe].ms = (uint32_t)(uv_now(s->loop) - c->start_ms);
-        if (str != NULL && !t->timed_out && target_store(t, c->probe, str, len) != 0)
+        if (str != NULL && !t->abandoned && target_store(t, c->probe, str, len) != 0)
             t->probes[c->probe].status = JARM__P_ERROR;
     }
     if (c->fd >= 0) {
@@ -310,8 +346,10 @@ static void conn_finish(conn_t *c, jarm__pstatus_t result, const char *str, size
     else
         s->closed_head = c;
     s->closed_tail = c;
-    if (result == JARM__P_TIMEOUT && !t->timed_out)
-        target_timeout(t);
+    if ((result == JARM__P_TIMEOUT || result == JARM__P_PROXY) && !t->abandoned) {
+        t->proxy_failed = result == JARM__P_PROXY;
+        target_abandon(t);
+    }
 }
 
 /* The row's status from the per-probe outcomes. */
@@ -320,7 +358,9 @@ static jarm__tstatus_t target_status(const jarm__target_t *t)
     unsigned n[JARM__P_PROXY + 1] = {0};
     for (unsigned i = 0; i < JARM_PROBES; i++)
         n[t->probes[i].status]++;
-    if (t->timed_out)
+    if (t->proxy_failed)
+        return JARM__T_PROXY_ERROR;
+    if (t->abandoned)
         return JARM__T_TIMEOUT;
     if (n[JARM__P_OK])
         return JARM__T_OK;
@@ -330,8 +370,6 @@ static jarm__tstatus_t target_status(const jarm__target_t *t)
         return JARM__T_REFUSED;
     if (n[JARM__P_UNREACHABLE] == JARM_PROBES)
         return JARM__T_UNREACHABLE;
-    if (n[JARM__P_PROXY] == JARM_PROBES)
-        return JARM__T_PROXY_ERROR;
     if (n[JARM__P_ALERT] + n[JARM__P_MALFORMED] + n[JARM__P_CLOSED] + n[JARM__P_RESET] +
             n[JARM__P_REFUSED] >
         0)
@@ -346,8 +384,9 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
     int hr;
 
     t->end_ms = uv_now(s->loop);
+    ready_remove(s, t); /* a target can be decided while it waits for room in the window */
     t->status = target_status(t);
-    if (t->timed_out) {
+    if (t->abandoned) {
         t->raw = empty_raw;
         t->raw_len = sizeof(empty_raw) - 1;
     } else {
@@ -401,18 +440,6 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
     target_put(s, t);
 }
 
-static void ready_push(jarm__scan_t *s, jarm__target_t *t)
-{
-    if (t->queued)
-        return;
-    t->queued = 1;
-    t->next = NULL;
-    if (s->ready_tail)
-        s->ready_tail->next = t;
-    else
-        s->ready_head = t;
-    s->ready_tail = t;
-}
 
 /* A closed connection's result reaches its target; called from flush() only. */
 static void conn_closed(jarm__scan_t *s, conn_t *c)
@@ -427,7 +454,7 @@ static void conn_closed(jarm__scan_t *s, conn_t *c)
     s->stats.conns_active--;
     if (c->retry) {
         /* Out of sockets: give the probe back; pump() starts it again when there is room. */
-        if (!t->timed_out) {
+        if (!t->abandoned) {
             t->probes[c->probe].status = JARM__P_PENDING;
             t->started &= (uint16_t) ~(1u << c->probe);
         }
@@ -450,10 +477,19 @@ static void conn_closed(jarm__scan_t *s, conn_t *c)
  */
 static void flush(jarm__scan_t *s)
 {
+    unsigned rounds = 0;
+
     if (s->flushing)
         return;
     s->flushing = 1;
     do {
+        if (++rounds > 64) {
+            /* Connections that fail as they start (refused at once, out of descriptors)
+             * could keep this going indefinitely: let the loop run (signals, output, timers)
+             * and come back. */
+            uv_timer_start(&s->kick_timer, on_kick, 0, 0);
+            break;
+        }
         while (s->closed_head != NULL) {
             conn_t *c = s->closed_head;
             s->closed_head = c->closed_next;
@@ -581,13 +617,58 @@ static int is_resource_errno(int err)
            err == ENOMEM || err == EAGAIN;
 }
 
+/* The proxy failed this probe: the row is proxy_error, with the first reason. */
+static void conn_proxy_fail(conn_t *c, const char *reason)
+{
+    if (c->t->error == NULL)
+        c->t->error = reason;
+    conn_finish(c, JARM__P_PROXY, "|||", 3);
+}
+
+/* The row's reason for a local shortage that was not retried. */
+static const char *resource_reason(int err)
+{
+    switch (err) {
+    case EMFILE:
+    case ENFILE:
+        return "out of file descriptors";
+    case EADDRNOTAVAIL:
+        return "out of local ports";
+    default:
+        return "out of memory or buffers";
+    }
+}
+
+/* Retries of a shortage with no other connection open before the probe fails (~3 s). */
+#define STARVED_MAX 6
+
 /* A failed connect: a resource shortage is retried, anything else is the probe's result. */
 static void conn_fail(conn_t *c, int err)
 {
+    jarm__scan_t *s = c->s;
     jarm__pstatus_t st;
+
     if (is_resource_errno(err)) {
-        c->retry = 1;
-        conn_finish(c, JARM__P_PENDING, NULL, 0);
+        /* With nothing else open, no close will free what we lack: retry a few times (a
+         * descriptor held elsewhere in the process may come back), then report the probe
+         * as a local error rather than wait forever. */
+        if (s->stats.conns_active > 1 || s->starved < STARVED_MAX) {
+            if (s->stats.conns_active <= 1)
+                s->starved++;
+            c->retry = 1;
+            conn_finish(c, JARM__P_PENDING, NULL, 0);
+            return;
+        }
+        if (c->t->error == NULL)
+            c->t->error = resource_reason(err);
+        conn_finish(c, JARM__P_ERROR, "|||", 3);
+        return;
+    }
+    if (s->opts.proxy != NULL && c->state == C_CONNECTING) {
+        conn_proxy_fail(c, err == ECONNREFUSED                        ? "proxy refused connection"
+                           : err == EHOSTUNREACH || err == ENETUNREACH ? "proxy unreachable"
+                           : err == ETIMEDOUT                          ? "proxy timed out"
+                                                                       : "proxy connection failed");
         return;
     }
     st = connect_error_status(err);
@@ -604,8 +685,12 @@ static int conn_send(conn_t *c, const uint8_t *p, size_t n)
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         if (w < 0) {
-            conn_finish(c, errno == ECONNRESET || errno == EPIPE ? JARM__P_RESET : JARM__P_ERROR,
-                        "|||", 3);
+            if (c->state == C_SOCKS)
+                conn_proxy_fail(c, "proxy reset connection");
+            else
+                conn_finish(c,
+                            errno == ECONNRESET || errno == EPIPE ? JARM__P_RESET : JARM__P_ERROR,
+                            "|||", 3);
             return -1;
         }
         p += w;
@@ -689,19 +774,33 @@ static void socks_connect(conn_t *c)
     conn_send(c, req, n);
 }
 
-/* The proxy's reply codes to what the target did, where they say it. */
-static jarm__pstatus_t socks_rep_status(uint8_t rep)
+/* A CONNECT reply code: what the target did, where it says so; else the proxy's failure. */
+static void socks_rep_fail(conn_t *c, uint8_t rep)
 {
     switch (rep) {
     case 3: /* network unreachable */
     case 4: /* host unreachable */
-        return JARM__P_UNREACHABLE;
-    case 5:
-        return JARM__P_REFUSED;
     case 6: /* TTL expired */
-        return JARM__P_UNREACHABLE;
+        conn_finish(c, JARM__P_UNREACHABLE, "|||", 3);
+        return;
+    case 5:
+        conn_finish(c, JARM__P_REFUSED, "|||", 3);
+        return;
+    case 1:
+        conn_proxy_fail(c, "proxy general failure");
+        return;
+    case 2:
+        conn_proxy_fail(c, "proxy ruleset forbids connection");
+        return;
+    case 7:
+        conn_proxy_fail(c, "proxy does not support CONNECT");
+        return;
+    case 8:
+        conn_proxy_fail(c, "proxy does not support address type");
+        return;
     default:
-        return JARM__P_PROXY;
+        conn_proxy_fail(c, "proxy reply malformed");
+        return;
     }
 }
 
@@ -713,8 +812,13 @@ static void socks_step(conn_t *c)
 
     switch (c->socks_step) {
     case S_GREETING:
-        if (b[0] != 5 || (b[1] != 0 && b[1] != 2) || (b[1] == 2 && o->proxy_user == NULL)) {
-            conn_finish(c, JARM__P_PROXY, "|||", 3);
+        if (b[0] != 5) {
+            conn_proxy_fail(c, "proxy reply malformed");
+            return;
+        }
+        if ((b[1] != 0 && b[1] != 2) || (b[1] == 2 && o->proxy_user == NULL)) {
+            conn_proxy_fail(c, b[1] == 2 ? "proxy requires authentication"
+                                         : "proxy accepts no offered method");
             return;
         }
         if (b[1] == 2) {
@@ -735,14 +839,18 @@ static void socks_step(conn_t *c)
         return;
     case S_AUTH:
         if (b[1] != 0) {
-            conn_finish(c, JARM__P_PROXY, "|||", 3);
+            conn_proxy_fail(c, "proxy auth failed");
             return;
         }
         socks_connect(c);
         return;
     case S_CONNECT_HEAD:
-        if (b[0] != 5 || b[1] != 0) {
-            conn_finish(c, b[0] != 5 ? JARM__P_PROXY : socks_rep_status(b[1]), "|||", 3);
+        if (b[0] != 5) {
+            conn_proxy_fail(c, "proxy reply malformed");
+            return;
+        }
+        if (b[1] != 0) {
+            socks_rep_fail(c, b[1]);
             return;
         }
         /* The bound address that follows: 4 or 16 bytes, or a name; then the port. */
@@ -751,7 +859,7 @@ static void socks_step(conn_t *c)
                      : b[3] == 4 ? 16 - 1 + 2
                                  : (unsigned)b[4] + 2);
         if (c->socks_need == 0 || (b[3] != 1 && b[3] != 3 && b[3] != 4))
-            conn_finish(c, JARM__P_PROXY, "|||", 3);
+            conn_proxy_fail(c, "proxy reply malformed");
         return;
     case S_CONNECT_TAIL:
         conn_connected(c);
@@ -772,7 +880,7 @@ static void socks_read(conn_t *c)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         if (n <= 0) {
-            conn_finish(c, JARM__P_PROXY, "|||", 3);
+            conn_proxy_fail(c, n == 0 ? "proxy closed connection" : "proxy reset connection");
             return;
         }
         c->socks_len = (uint16_t)(c->socks_len + n);
@@ -861,14 +969,14 @@ static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
     if (c->fd < 0) {
         r = errno;
         conn_fail(c, r);
-        return is_resource_errno(r) ? -r : 0;
+        return c->retry ? -r : 0;
     }
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = c;
     if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
         r = errno;
         conn_fail(c, r);
-        return is_resource_errno(r) ? -r : 0;
+        return c->retry ? -r : 0;
     }
     if (connect(c->fd, (const struct sockaddr *)dest,
                 dest->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -877,9 +985,11 @@ static int probe_start(jarm__scan_t *s, jarm__target_t *t, unsigned probe)
         /* A synchronous failure goes through flush() like every other result. */
         r = errno;
         conn_fail(c, r);
-        return is_resource_errno(r) ? -r : 0;
+        return c->retry ? -r : 0;
     }
     dl_append(s, c);
+    s->starved = 0;
+    s->res_fails = 0;
     return 0;
 }
 
@@ -893,6 +1003,9 @@ static void on_deadline(uv_timer_t *timer)
         dl_remove(s, c);
         if (c->rx_len > 0)
             conn_parse(c, c->rx, c->rx_len, 1); /* bytes arrived: they are the answer */
+        else if (c->state == C_SOCKS || (s->opts.proxy != NULL && c->state == C_CONNECTING))
+            /* Before the CONNECT reply, the proxy is the one we are waiting for. */
+            conn_proxy_fail(c, "proxy timed out");
         else
             conn_finish(c, JARM__P_TIMEOUT, NULL, 0);
     }
@@ -904,9 +1017,36 @@ static void on_retry(uv_timer_t *timer)
 {
     jarm__scan_t *s = JARM__CONTAINER_OF(timer, jarm__scan_t, retry_timer);
     /* Grow the window back gradually after a resource shortage. */
+    s->backoff = 0;
     if (s->window < s->opts.concurrency)
         s->window += (s->opts.concurrency - s->window + 7) / 8;
     flush(s);
+}
+
+/* flush() gave the loop a turn with work left over: go on. */
+static void on_kick(uv_timer_t *timer)
+{
+    flush(JARM__CONTAINER_OF(timer, jarm__scan_t, kick_timer));
+}
+
+/*
+ * Out of sockets, ports or memory: shrink the window to the connections still open, so that
+ * a new one starts only when one of them closes and gives its descriptor back; grow it again
+ * gradually when the retry timer fires (50 ms, doubling to 1.6 s while the shortage lasts).
+ * With nothing open, nothing will give a descriptor back: start nothing until the timer.
+ * `failed` is the connection that met the shortage, still counted in conns_active until
+ * flush(), so it is not counted as open.
+ */
+static void resource_backoff(jarm__scan_t *s, int failed)
+{
+    unsigned open = s->stats.conns_active - (failed ? 1 : 0);
+    unsigned shift = s->res_fails < 5 ? s->res_fails : 5;
+
+    s->window = open > 1 ? open : 1;
+    if (open == 0)
+        s->backoff = 1;
+    s->res_fails++;
+    uv_timer_start(&s->retry_timer, on_retry, (uint64_t)50 << shift, 0);
 }
 
 /* Take a token for one new connection; arms the retry timer when there is none. */
@@ -939,6 +1079,7 @@ static void check_done(jarm__scan_t *s)
         s->done_called = 1;
         uv_timer_stop(&s->deadline_timer);
         uv_timer_stop(&s->retry_timer);
+        uv_timer_stop(&s->kick_timer);
         s->on_done(s);
     }
 }
@@ -946,35 +1087,27 @@ static void check_done(jarm__scan_t *s)
 /* May t start another probe now? The gate (probe 1) runs alone. */
 static int target_can_start(const jarm__scan_t *s, const jarm__target_t *t)
 {
-    if (t->timed_out || t->started == ALL_PROBES)
+    if (t->abandoned || t->started == ALL_PROBES)
         return 0;
     if (!t->gate_done)
         return t->in_flight == 0;
     return t->in_flight < s->opts.probe_parallel;
 }
 
-static void ready_pop(jarm__scan_t *s)
-{
-    jarm__target_t *t = s->ready_head;
-    s->ready_head = t->next;
-    if (s->ready_head == NULL)
-        s->ready_tail = NULL;
-    t->queued = 0;
-}
 
 static void pump(jarm__scan_t *s)
 {
     if (s->pumping || s->closing || !s->started)
         return;
     s->pumping = 1;
-    while (s->stats.conns_active < s->window) {
+    while (!s->backoff && s->stats.conns_active < s->window) {
         jarm__target_t *t = s->ready_head;
         unsigned probe;
         int r;
 
         if (t != NULL) {
             if (!target_can_start(s, t)) {
-                ready_pop(s); /* conn_closed() queues it again when it can go on */
+                ready_remove(s, t); /* conn_closed() queues it again when it can go on */
                 continue;
             }
             if (!take_token(s))
@@ -1011,18 +1144,17 @@ static void pump(jarm__scan_t *s)
         r = probe_start(s, t, probe);
         if (r != 0) {
             /* Out of sockets or memory. The probe is given back in conn_closed() (or now, if it
-             * never got a connection); shrink the window to what is open and retry later. */
-            if (t->conns[probe] == NULL) {
+             * never got a connection); back off and retry later. */
+            int failed = t->conns[probe] != NULL;
+            if (!failed) {
                 t->started &= (uint16_t) ~(1u << probe);
                 ready_push(s, t);
             }
-            s->window = s->stats.conns_active > 1 ? s->stats.conns_active : 1;
-            if (!uv_is_active((uv_handle_t *)&s->retry_timer))
-                uv_timer_start(&s->retry_timer, on_retry, 100, 0);
+            resource_backoff(s, failed);
             break;
         }
         if (t->queued && !target_can_start(s, t))
-            ready_pop(s);
+            ready_remove(s, t);
     }
     s->stats.window = s->window;
     s->pumping = 0;
@@ -1056,10 +1188,11 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
         return -errno;
     if ((r = uv_timer_init(loop, &s->deadline_timer)) != 0 ||
         (r = uv_timer_init(loop, &s->retry_timer)) != 0 ||
+        (r = uv_timer_init(loop, &s->kick_timer)) != 0 ||
         (r = uv_poll_init(loop, &s->ep_poll, s->epfd)) != 0 ||
         (r = uv_poll_start(&s->ep_poll, UV_READABLE, on_epoll)) != 0)
         return r;
-    s->handles_open = 3;
+    s->handles_open = 4;
     return 0;
 }
 
@@ -1114,8 +1247,10 @@ void jarm__scan_close(jarm__scan_t *s, void (*close_cb)(jarm__scan_t *s))
     s->close_cb = close_cb;
     s->deadline_timer.data = s;
     s->retry_timer.data = s;
+    s->kick_timer.data = s;
     s->ep_poll.data = s;
     uv_close((uv_handle_t *)&s->deadline_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->retry_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->kick_timer, on_handle_closed);
     uv_close((uv_handle_t *)&s->ep_poll, on_handle_closed);
 }

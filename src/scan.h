@@ -39,7 +39,7 @@ typedef enum jarm__tstatus_e {
     JARM__T_NO_TLS,      /* no ServerHello, some reply was not TLS */
     JARM__T_REJECTED,    /* answered, but only alerts, resets, empty closes or malformed TLS */
     JARM__T_ERROR,       /* local errors only */
-    JARM__T_PROXY_ERROR  /* the SOCKS5 proxy failed every probe */
+    JARM__T_PROXY_ERROR  /* the SOCKS5 proxy failed (the target's answer is unknown) */
 } jarm__tstatus_t;
 
 const char *jarm__pstatus_name(jarm__pstatus_t s);
@@ -79,14 +79,17 @@ struct jarm__target_s {
     const char *raw; /* the raw string, NUL-terminated, valid during the callback only */
     size_t raw_len;
     const char *jarm; /* the fingerprint, likewise (62 chars; longer only for ALPN with ',') */
+    const char *error; /* why, for proxy_error and local errors (a static string), or NULL */
 
     /* Engine state. */
     struct jarm__conn_s *conns[JARM_PROBES];
     uint16_t started; /* bit i: probe i was started (and not given back for a retry) */
-    uint8_t in_flight, timed_out, queued, gate_done;
+    uint8_t in_flight, queued, gate_done;
+    uint8_t abandoned;    /* a probe timed out or the proxy failed: no more probes */
+    uint8_t proxy_failed; /* ... and it was the proxy */
     char *strs;
     size_t strs_len, strs_cap;
-    jarm__target_t *next; /* ready queue or free list */
+    jarm__target_t *next, *prev; /* ready queue (both), or free list (next) */
     char strs_inline[JARM__STRS_INLINE];
 };
 
@@ -129,7 +132,7 @@ struct jarm__scan_s {
     jarm__scan_stats_t stats;
 
     /* Engine state: see scan.c. */
-    uv_timer_t deadline_timer, retry_timer;
+    uv_timer_t deadline_timer, retry_timer, kick_timer;
     uv_poll_t ep_poll; /* the private epoll instance of the probe sockets, on the loop */
     int epfd;
     struct jarm__conn_s *closed_head, *closed_tail; /* finished, waiting for flush() */
@@ -146,6 +149,9 @@ struct jarm__scan_s {
     uint64_t tokens_at;
     int pumping, input_done, stopping, closing, done_called, started;
     unsigned window; /* current connection window (shrinks on EMFILE) */
+    int backoff;     /* a resource shortage: start nothing until the retry timer fires */
+    unsigned res_fails; /* consecutive resource shortages, for the backoff delay */
+    unsigned starved;   /* ... of them with nothing else in flight */
     void (*close_cb)(jarm__scan_t *s);
     int handles_open;
     jarm_rng_t rng;

@@ -8,7 +8,7 @@ on 127.0.0.1 (one without and one with username/password authentication):
    are proxy_error rows (never a crash, never a hang);
 3. a name is resolved by the proxy (socks5h): `localhost` gives the fingerprint, ip null;
 4. a refused target port behind the proxy is `refused`; a proxy that closes at once and a
-   proxy port nobody listens on are proxy_error / refused, each within the timeout.
+   proxy port nobody listens on are proxy_error, each within the timeout.
 """
 import os
 import shutil
@@ -116,8 +116,9 @@ def main():
                    "a proxy that closes at once: proxy_error, fast", r.describe())
             r = harness.run(args.jarmsweep, ["-q", "-t", 2, "--proxy",
                                              f"socks5://127.0.0.1:{dead}", target])
-            tap.ok(r.row.get("status") == "refused" and r.wall < 4,
-                   "no proxy listening: refused, fast", r.describe())
+            tap.ok(r.row.get("status") == "proxy_error" and r.wall < 4
+                   and r.row.get("error") == "proxy refused connection",
+                   "no proxy listening: proxy_error, fast", r.describe())
             r = harness.run(args.jarmsweep, ["--proxy", "http://127.0.0.1:3128", target])
             tap.ok(r.rc == 2 and not r.out and "--proxy" in r.err_text,
                    "a non-SOCKS5 proxy URL is a usage error", r.describe())
