@@ -120,10 +120,10 @@ typedef struct ares_channeldata ares_channel_t;
  * which fails every query sent on it) is asked again, this many times at most, after a random
  * pause of up to RETRY_BASE_MS << retries (RETRY_MAX_MS at most) so that the retries do not
  * share one connection. */
-#define RETRIES_MAX   10
+#define RETRIES_MAX 10
 /* A name that failed so LANE_AFTER times is asked again only alone: one such name at a time,
  * so that it gets a connection of its own (it may wait for that; waiting costs no try). */
-#define LANE_AFTER 3
+#define LANE_AFTER    3
 #define RETRY_BASE_MS 50
 #define RETRY_MAX_MS  1000
 

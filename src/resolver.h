@@ -92,7 +92,7 @@ struct jarm__resolver_s {
     void *channel; /* ares_channel_t * */
     jarm__resolver_opts_t opts;
     uv_timer_t timer;
-    uv_timer_t retry_timer;                         /* names to ask again (retry_head) */
+    uv_timer_t retry_timer;                            /* names to ask again (retry_head) */
     struct jarm__dns_entry_s *fresh_head, *fresh_tail; /* queries within their first try */
     unsigned nfresh;
     struct jarm__dns_entry_s *retry_head;
@@ -160,7 +160,8 @@ void jarm__resolver_stats(const jarm__resolver_t *r, jarm__resolver_stats_t *out
  * A name that is being queried gets its request attached to that query; a completed name is
  * answered from the cache, whatever its status (JARM__DNS_ERROR results are not cached).
  * Errors: JARM_EINVAL (name or cb NULL), UV_EAGAIN (a new name while max_outstanding names
- * are within their first try, or 8 x max_outstanding are being queried), UV_ECANCELED (after jarm__resolver_close), UV_ENOMEM.
+ * are within their first try, or 8 x max_outstanding are being queried), UV_ECANCELED (after
+ * jarm__resolver_close), UV_ENOMEM.
  */
 int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_cb cb, void *data);
 

@@ -51,7 +51,7 @@ typedef struct app_s {
     uv_timer_t progress;
     int progress_on, signals, failed;
     uint64_t start_ms;
-    uint64_t rows, bad_rows; /* rows: written (the library: delivered) */
+    uint64_t rows, bad_rows;   /* rows: written (the library: delivered) */
     struct jarm__pend_s *pend; /* rows queued, not yet written: a ring of pend_cap (2^k) */
     size_t pend_head, pend_n, pend_cap;
     int sink_wait;       /* a pull held back for the writer: wake the engine when it drains */
@@ -73,7 +73,7 @@ typedef struct app_s {
     /* feed.c: input lines in order, each expanded over ports/addresses/a range. */
     struct jarm__entry_s *head, *tail, *next_submit, *free_entries;
     unsigned queued;
-    int unassigned_tail; /* a queued entry numbers its own units: those behind it wait */
+    int unassigned_tail;   /* a queued entry numbers its own units: those behind it wait */
     uint64_t line_ordinal; /* non-empty lines read, for --shard of explicit targets */
     int input_eof;
     jarm__resolver_t resolver;
