@@ -440,6 +440,7 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
     target_put(s, t);
 }
 
+
 /* A closed connection's result reaches its target; called from flush() only. */
 static void conn_closed(jarm__scan_t *s, conn_t *c)
 {
@@ -664,7 +665,7 @@ static void conn_fail(conn_t *c, int err)
         return;
     }
     if (s->opts.proxy != NULL && c->state == C_CONNECTING) {
-        conn_proxy_fail(c, err == ECONNREFUSED                         ? "proxy refused connection"
+        conn_proxy_fail(c, err == ECONNREFUSED                        ? "proxy refused connection"
                            : err == EHOSTUNREACH || err == ENETUNREACH ? "proxy unreachable"
                            : err == ETIMEDOUT                          ? "proxy timed out"
                                                                        : "proxy connection failed");
@@ -1092,6 +1093,7 @@ static int target_can_start(const jarm__scan_t *s, const jarm__target_t *t)
         return t->in_flight == 0;
     return t->in_flight < s->opts.probe_parallel;
 }
+
 
 static void pump(jarm__scan_t *s)
 {
