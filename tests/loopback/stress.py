@@ -296,7 +296,7 @@ def run_seed(args, servers, seed, quick, tmp):
         lim = bound(cfg)
         if run.wall > lim:
             problems.append(f"{tag}: took {run.wall:.1f} s, bound {lim:.1f} s")
-        mem = 1500000 if harness_sanitized(args.jarmsweep) else 300000
+        mem = 600000 if harness_sanitized(args.jarmsweep) else 64000
         if run.maxrss_kib and run.maxrss_kib > mem:
             problems.append(f"{tag}: max RSS {run.maxrss_kib} KiB > {mem}")
     invalid = [(check_row(r), r) for r in rows if check_row(r)]
