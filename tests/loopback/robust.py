@@ -3,7 +3,8 @@
 closed standard descriptors, clashing --resume runs, signals (TAP).
 
 - A reader that takes nothing for seconds must not turn answered probes into timeouts: rows
-  are written by a thread, and the engine starts no new target while they back up.
+  are written by a thread, and the engine starts no new target while they back up, so the
+  scanner's memory stays flat (50,000 rows waiting would take about 20 MB).
 - `--dry-run 0.0.0.0/0 | head -2` and a scan into a pipe closed early end promptly (exit 1).
 - Out of memory (a growth of a row or output buffer made to fail, and `ulimit -v` on the
   release build) exits 1 and the --resume checkpoint names no more units than rows written.
@@ -65,6 +66,33 @@ def slow_reader(tap, js, port, tmp):
            "false timeouts", f"rc={r.rc} rows={len(r.rows)} "
            f"non-ok={[s for s in statuses if s != 'ok'][:5]} timeouts={statuses.count('timeout')}"
            f" stderr={r.err_text[-400:]!r}")
+
+
+def back_pressure(tap, js, tmp):
+    """Rows waiting for a reader that stopped hold back new targets: memory stays flat."""
+    n, closed = 50000, harness.free_port()
+    path = os.path.join(tmp, "many.txt")
+    with open(path, "w") as f:
+        f.write(f"127.0.0.1:{closed}\n" * n)
+    proc = subprocess.Popen([js, "-q", "-t", "2", "-c", "1000", "-i", path],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(4)  # nobody reads: without back-pressure every row would queue up (~20 MB)
+    hwm = None
+    try:
+        with open(f"/proc/{proc.pid}/status") as f:
+            hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    rows = out.count(b"\n")
+    lim = 32000 if is_sanitized(js) else 16000
+    tap.ok(proc.returncode == 0 and rows == n and hwm is not None and hwm < lim,
+           f"a reader that stops for 4 s: peak {hwm} KiB (< {lim}) while {n} rows wait; "
+           "then all rows", f"rc={proc.returncode} rows={rows} err={err[-300:]!r}")
 
 
 def closed_pipes(tap, js, port, tmp):
@@ -260,6 +288,7 @@ def main():
         with harness.Responder(args.responder, tmp, replies=replies) as good, \
                 harness.Responder(args.responder, tmp, mode="silent") as hold:
             slow_reader(tap, args.jarmsweep, good.port, tmp)
+            back_pressure(tap, args.jarmsweep, tmp)
             closed_pipes(tap, args.jarmsweep, good.port, tmp)
             out_of_memory(tap, args.jarmsweep, good.port, tmp)
             long_lines(tap, args.jarmsweep, good.port, tmp)
