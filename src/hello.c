@@ -93,31 +93,18 @@ static int utf8_valid(const uint8_t *s, size_t n)
     return 1;
 }
 
-/* A bounded text writer; `need` counts what would have been written. */
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct out *o, const void *s, size_t n)
-{
-    if (n > 0 && o->len < o->cap && n <= o->cap - o->len)
-        memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void put_hex(struct out *o, const uint8_t *b, size_t n)
+static void put_hex(jarm__out_t *o, const uint8_t *b, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     char tmp[2];
     for (size_t i = 0; i < n; i++) {
         tmp[0] = hex[b[i] >> 4];
         tmp[1] = hex[b[i] & 15];
-        put(o, tmp, 2);
+        jarm__out_put(o, tmp, 2);
     }
 }
 
-static void put_hex16(struct out *o, uint16_t v)
+static void put_hex16(jarm__out_t *o, uint16_t v)
 {
     uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
     put_hex(o, b, 2);
@@ -205,7 +192,7 @@ int jarm_reply_parse(const uint8_t *buf, size_t len, int final, jarm_reply_t *re
                      size_t cap)
 {
     struct rd r = {buf, len < JARM_RX_MAX ? len : JARM_RX_MAX, 0};
-    struct out o = {out, 0, out ? cap : 0};
+    jarm__out_t o = {out, 0, out ? cap : 0};
     struct ext_result x;
     jarm_reply_kind_t kind;
     size_t S, cipher_len;
@@ -241,17 +228,17 @@ int jarm_reply_parse(const uint8_t *buf, size_t len, int final, jarm_reply_t *re
         return JARM_EAGAIN;
     kind = JARM_REPLY_SERVER_HELLO;
     put_hex(&o, buf + 44 + S, cipher_len);
-    put(&o, "|", 1);
+    jarm__out_put(&o, "|", 1);
     put_hex(&o, buf + 9, 2);
-    put(&o, "|", 1);
+    jarm__out_put(&o, "|", 1);
     if (ext == EXT_SKIP) {
-        put(&o, "|", 1);
+        jarm__out_put(&o, "|", 1);
     } else {
-        put(&o, x.alpn, x.alpn_len);
-        put(&o, "|", 1);
+        jarm__out_put(&o, x.alpn, x.alpn_len);
+        jarm__out_put(&o, "|", 1);
         for (size_t i = 0; i < x.ntypes; i++) {
             if (i)
-                put(&o, "-", 1);
+                jarm__out_put(&o, "-", 1);
             put_hex16(&o, x.types[i]);
         }
     }
@@ -260,7 +247,7 @@ int jarm_reply_parse(const uint8_t *buf, size_t len, int final, jarm_reply_t *re
 Empty:
     if (!final && r.short_read)
         return JARM_EAGAIN;
-    put(&o, "|||", 3);
+    jarm__out_put(&o, "|||", 3);
 Done:
     if (o.len >= o.cap) {
         if (out != NULL || cap != 0)

@@ -12,6 +12,9 @@ without a second copy of the vector data in the corpus directories.
          raw and parsed string (raw JARM strings and their pieces)
   probe  the probes.json host names, encoded as the fuzz_probe input layout
          (length byte, host, random stream), with an empty and a patterned random stream
+  cert   the openssl s_server replies of captures.json (ServerHello and the start of the
+         Certificate message), their handshake bytes re-framed in one-byte records and in
+         one record, and their ServerHello followed by a small Certificate message
 
 File names are the first 16 hex digits of the SHA-1 of the content (libFuzzer uses the
 full SHA-1), so identical inputs collapse. Stale files from an earlier run are removed.
@@ -58,7 +61,48 @@ def probe_seeds(vectors):
         yield bytes([len(host)]) + host + pattern
 
 
-SEEDS = {"hello": hello_seeds, "hash": hash_seeds, "probe": probe_seeds}
+def records(data):
+    """The (type, payload) records of a stream, up to the first incomplete one."""
+    at = 0
+    while at + 5 <= len(data):
+        n = int.from_bytes(data[at + 3:at + 5], "big")
+        if at + 5 + n > len(data):
+            break
+        yield data[at], data[at + 5:at + 5 + n]
+        at += 5 + n
+
+
+def frame(kind, payload, size):
+    """payload cut into records of at most size bytes."""
+    out = b""
+    for at in range(0, len(payload), size):
+        chunk = payload[at:at + size]
+        out += bytes([kind, 3, 3]) + len(chunk).to_bytes(2, "big") + chunk
+    return out
+
+
+def cert_seeds(vectors):
+    for cap in load(vectors, "captures.json")["captures"]:
+        if cap.get("server_kind") != "openssl s_server":
+            continue
+        for probe in cap["probes"]:
+            if probe.get("received_hex") is None:
+                continue
+            data = bytes.fromhex(probe["received_hex"])
+            yield data
+            hs = b"".join(p for t, p in records(data) if t == 22)
+            if len(hs) > 4 and hs[0] == 2:
+                hello = hs[:4 + int.from_bytes(hs[1:4], "big")]
+                # The same handshake bytes in one-byte records and in one record, and the
+                # ServerHello followed by a short Certificate message with a fake DER.
+                yield frame(22, hs[:200], 1)
+                yield frame(22, hs, 16384)
+                der = bytes([0x30, 0x03, 0x02, 0x01, 0x01])
+                body = (len(der) + 3).to_bytes(3, "big") + len(der).to_bytes(3, "big") + der
+                yield frame(22, hello + bytes([11]) + len(body).to_bytes(3, "big") + body, 16384)
+
+
+SEEDS = {"hello": hello_seeds, "hash": hash_seeds, "probe": probe_seeds, "cert": cert_seeds}
 
 
 def main(argv):
