@@ -240,9 +240,14 @@ def squeeze(pid, lim):
 
 
 def bound(cfg):
-    """Seconds a run may take: the pessimistic model of draw(), doubled, plus slack."""
+    """Seconds a run may take: the pessimistic model of draw(), doubled, plus slack. With a
+    per-address limit (6 connections) the busiest address can be the bottleneck instead."""
     per_target = 10 * cfg["t"] / (1 if cfg["pp"] == 1 else 3)
-    return 2 * cfg["n"] * per_target / max(1, cfg["c_eff"]) + 4 * cfg["t"] + cfg["pause"] + 10 + SLACK
+    model = cfg["n"] * per_target / max(1, cfg["c_eff"])
+    if cfg.get("per_ip"):
+        busiest = max(collections.Counter(zip(cfg["kinds"], cfg["which"])).values())
+        model = max(model, busiest * 10 * cfg["t"] / 6)
+    return 2 * model + 4 * cfg["t"] + cfg["pause"] + 10 + SLACK
 
 
 def checkpoint_done(path):
@@ -270,6 +275,7 @@ def run_seed(args, servers, seed, quick, tmp):
         argv += ["--resume", ck]
     if args.verbose:
         print(f"# seed {seed}: {describe(cfg)}\n# {args.jarmsweep} {' '.join(argv)}", flush=True)
+    cfg["per_ip"] = supports(args.jarmsweep, "--per-ip")
     want = collections.Counter(expected_key(l) for l in lines)
     problems = []
     runs = [one_run(args.jarmsweep, cfg, argv, tmp, cfg["sigterm"])]
