@@ -204,8 +204,10 @@ const char *const jarm__cli_help[] = {
     "that cannot be written or that another run holds).\n"
     "\n",
     "Stopping: the first SIGINT, SIGTERM or SIGHUP stops reading input; the targets in\n"
-    "flight finish and get their rows; targets not started by then get none (with --resume,\n"
-    "a run with the same FILE scans them). A second signal exits at once (status 130).\n"
+    "flight finish and get their rows, including those already waiting for a busy address\n"
+    "(--per-ip; at most -c of them), so a stop can take several timeouts; targets not\n"
+    "taken by then get none (with --resume, a run with the same FILE scans them). A second\n"
+    "signal exits at once (status 130).\n"
     "Output is written by a thread of its own: a slow reader never delays the scan's\n"
     "clocks; no new target starts while a megabyte of rows waits to be written.\n"
     "\n",
