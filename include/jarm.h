@@ -313,7 +313,9 @@ JARM_API int jarm_scanner_start(jarm_scanner_t *sc, jarm_row_fn row, jarm_scanne
 JARM_API int jarm_scanner_add(jarm_scanner_t *sc, const char *target);
 /* No more targets. */
 JARM_API void jarm_scanner_end(jarm_scanner_t *sc);
-/* Stop early: no new targets; those in flight finish (at most one timeout), then done(). */
+/* Stop early: no new targets; those in flight finish and get their rows, then done(). Targets
+ * already waiting for a busy address (per-address limit) count as in flight, so a stop can
+ * take several timeouts. Targets added but not started by then get no row. */
 JARM_API void jarm_scanner_stop(jarm_scanner_t *sc);
 /* Release the scanner; close_cb (may be NULL) runs from the loop once everything is freed.
  * Before done() this stops the scan first. sc must not be used afterwards. */

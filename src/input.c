@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "input.h"
 #include "jarm.h"
@@ -34,6 +35,14 @@ int jarm__input_open(jarm__input_t *in, char *msg, size_t msglen)
         in->fps[i] = fopen(in->files[i], "r");
         if (in->fps[i] == NULL) {
             snprintf(msg, msglen, "%s: %s", in->files[i], strerror(errno));
+            return -1;
+        }
+    }
+    for (int i = 0; i < in->nfiles; i++) {
+        struct stat st;
+        /* fopen takes a directory; reading it would fail only once the scan has begun. */
+        if (fstat(fileno(in->fps[i]), &st) == 0 && S_ISDIR(st.st_mode)) {
+            snprintf(msg, msglen, "%s: %s", in->files[i], strerror(EISDIR));
             return -1;
         }
     }
@@ -77,34 +86,67 @@ static int push(jarm__input_t *in, const char *s, size_t len, const char *source
     return 0;
 }
 
+/*
+ * Read the lines of fd and push them. A line keeps at most JARM__LINE_MAX + 1 bytes, enough
+ * for its row to say it is too long; the rest of it is read and dropped, so a huge line (or
+ * /dev/zero) costs no memory. read(2), not stdio: a pipe's lines are pushed as they arrive.
+ * Returns 0 at the end of the file, 1 when stopped, -1 on a read error (in->error set).
+ */
+static int read_lines(jarm__input_t *in, int fd, const char *name)
+{
+    char buf[65536], line[JARM__LINE_MAX + 1];
+    size_t len = 0, seen = 0; /* kept bytes of the current line; all of its bytes */
+    uint64_t no = 0;
+
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        const char *p = buf, *end;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            pthread_mutex_lock(&in->mu);
+            snprintf(in->error, sizeof(in->error), "%s: read error: %s", name, strerror(errno));
+            pthread_mutex_unlock(&in->mu);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        __atomic_fetch_add(&in->bytes_read, (uint64_t)n, __ATOMIC_RELAXED);
+        end = buf + n;
+        while (p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t take = (size_t)((nl ? nl : end) - p), keep = sizeof(line) - len;
+            if (keep > take)
+                keep = take;
+            memcpy(line + len, p, keep);
+            len += keep;
+            seen += take;
+            if (nl == NULL)
+                break;
+            p = nl + 1;
+            if (push(in, line, seen > len ? sizeof(line) : len, name, ++no) != 0)
+                return 1;
+            len = seen = 0;
+        }
+    }
+    if (seen > 0 && push(in, line, seen > len ? sizeof(line) : len, name, ++no) != 0)
+        return 1;
+    return 0;
+}
+
 static void *reader_main(void *arg)
 {
     jarm__input_t *in = arg;
-    char *line = NULL;
-    size_t cap = 0;
 
     for (int i = 0; i < in->nargs; i++)
         if (push(in, in->args[i], strlen(in->args[i]), NULL, (uint64_t)i + 1) != 0)
             goto Exit;
     for (int f = 0; f < in->nfiles; f++) {
-        uint64_t no = 0;
-        ssize_t n;
-        errno = 0;
-        while ((n = getline(&line, &cap, in->fps[f])) >= 0) {
-            no++;
-            __atomic_fetch_add(&in->bytes_read, (uint64_t)n, __ATOMIC_RELAXED);
-            if (n > 0 && line[n - 1] == '\n')
-                n--;
-            if (push(in, line, (size_t)n, in->files[f], no) != 0)
-                goto Exit;
-        }
-        if (ferror(in->fps[f])) {
-            pthread_mutex_lock(&in->mu);
-            snprintf(in->error, sizeof(in->error), "%s: read error: %s", in->files[f],
-                     strerror(errno ? errno : EIO));
-            pthread_mutex_unlock(&in->mu);
+        int r = read_lines(in, fileno(in->fps[f]), in->files[f]);
+        if (r == 1)
+            goto Exit;
+        if (r < 0)
             break;
-        }
     }
     if (in->next != NULL) {
         uint64_t no = 0;
@@ -114,7 +156,6 @@ static void *reader_main(void *arg)
                 goto Exit;
     }
 Exit:
-    free(line);
     pthread_mutex_lock(&in->mu);
     in->eof = 1;
     pthread_mutex_unlock(&in->mu);
@@ -148,7 +189,17 @@ int jarm__input_start(jarm__input_t *in, uv_loop_t *loop, void (*wake_cb)(void *
     in->started = 1;
     if (in->manual)
         return 0;
-    if ((r = pthread_create(&in->thread, NULL, reader_main, in)) != 0) {
+    {
+        /* Reading files needs about 70 KiB of stack, and the default would reserve
+         * megabytes; a caller's next() (Python, say) gets the default. */
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (in->next == NULL)
+            pthread_attr_setstacksize(&attr, 256 * 1024);
+        r = pthread_create(&in->thread, &attr, reader_main, in);
+        pthread_attr_destroy(&attr);
+    }
+    if (r != 0) {
         in->started = 0;
         return -r;
     }

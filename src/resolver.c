@@ -39,12 +39,24 @@
  * Every result but JARM__DNS_ERROR (cancellation, no memory, bad reply) is cached for the run:
  * a name that timed out once is not retried for each of its ports.
  *
- * Pacing. Outstanding names never exceed max_outstanding (resolve refuses more), but
- * jarm__resolver_can_submit, which the scheduler's pull obeys, follows a smaller window that
- * behaves like TCP Reno's: 32 at first, slow start up to max_outstanding, halved (and additive
- * increase from there) when answers needed retries (c-ares's `timeouts`), at most once per
- * timeout_ms. A lost query costs a whole timeout, and retries sent together are lost
- * together, so a resolver that drops queries (overloaded, rate-limiting) gets fewer, not more.
+ * Pacing. Fresh names, those queried less than timeout_ms ago, never exceed max_outstanding
+ * (resolve refuses more), but jarm__resolver_can_submit, which the scheduler's pull obeys,
+ * follows a smaller window that behaves like TCP Reno's: 32 at first, slow start up to
+ * max_outstanding, halved (and additive increase from there) when answers needed retries
+ * (c-ares's `timeouts`), at most once per timeout_ms. A lost query costs a whole timeout, and
+ * retries sent together are lost together, so a resolver that drops queries (overloaded,
+ * rate-limiting) gets fewer, not more. A name that is never answered at all (a lame
+ * delegation: common) is no such sign: its final timeout does not shrink the window, and once
+ * its first try has timed out it stops counting against the window and max_outstanding, so a
+ * few such names cannot hold up the others; all names together stay under LINGER_FACTOR times
+ * max_outstanding. c-ares's timer fires when tries time out, and then ready_cb tells the
+ * caller that there may be room.
+ *
+ * Connection errors. c-ares ends with ECONNREFUSED every query that was on a TCP connection
+ * the server closed (and, before 1.20, every query to that server then); once some server has
+ * answered at all, such names are asked again, a few times, after a random pause
+ * (RETRIES_MAX, RETRY_BASE_MS, LANE_AFTER). With no server answering, ECONNREFUSED means
+ * nobody listens, and is final at once.
  * The window cannot prevent the first losses: they are only known a timeout later. Hence the
  * default of 128 outstanding: a UDP query occupies about 830 bytes of a receive queue, so 128
  * fit in the 208 KiB default of a single-threaded resolver such as dnsmasq, where 256 were
@@ -101,6 +113,19 @@ typedef struct ares_channeldata ares_channel_t;
 /* Submission window (see "Pacing" above): first size, and the size it never halves below. */
 #define WINDOW_INITIAL 32
 #define WINDOW_MIN     4
+/* Names queried at once, those past their first try included, as a multiple of
+ * max_outstanding (see "Pacing"). */
+#define LINGER_FACTOR 8
+/* A name whose query c-ares ends with a connection error (a TCP connection closed under it,
+ * which fails every query sent on it) is asked again, this many times at most, after a random
+ * pause of up to RETRY_BASE_MS << retries (RETRY_MAX_MS at most) so that the retries do not
+ * share one connection. */
+#define RETRIES_MAX 10
+/* A name that failed so LANE_AFTER times is asked again only alone: one such name at a time,
+ * so that it gets a connection of its own (it may wait for that; waiting costs no try). */
+#define LANE_AFTER    3
+#define RETRY_BASE_MS 50
+#define RETRY_MAX_MS  1000
 
 /* A request waiting for a name being queried. */
 typedef struct jarm__dns_waiter_s {
@@ -124,6 +149,11 @@ typedef struct jarm__dns_entry_s {
     dns_addr_t *addrs;  /* done entries: naddrs addresses, or NULL */
     dns_waiter_t first; /* the first waiter (cb NULL when none); first.next: the others */
     dns_waiter_t *last; /* the last waiter node, or NULL when first.next is empty */
+    /* Queried entries: the list of fresh queries (submitted less than timeout_ms ago), and
+     * the list of queries waiting to be retried after a connection error. */
+    struct jarm__dns_entry_s *fresh_prev, *fresh_next, *retry_next;
+    uint64_t submitted_ms, retry_due_ms;
+    uint8_t fresh, retrying, retries;
     uint32_t hash;
     uint8_t state;  /* enum dns_state_e */
     uint8_t status; /* jarm__dns_status_t, done entries */
@@ -444,6 +474,64 @@ static void waiter_put(jarm__resolver_t *r, dns_waiter_t *w)
  * Queries
  */
 
+static void fresh_unlink(jarm__resolver_t *r, dns_entry_t *e)
+{
+    if (!e->fresh)
+        return;
+    if (e->fresh_prev != NULL)
+        e->fresh_prev->fresh_next = e->fresh_next;
+    else
+        r->fresh_head = e->fresh_next;
+    if (e->fresh_next != NULL)
+        e->fresh_next->fresh_prev = e->fresh_prev;
+    else
+        r->fresh_tail = e->fresh_prev;
+    e->fresh_prev = e->fresh_next = NULL;
+    e->fresh = 0;
+    r->nfresh--;
+}
+
+static void fresh_push(jarm__resolver_t *r, dns_entry_t *e)
+{
+    e->submitted_ms = uv_now(r->loop);
+    e->fresh_next = NULL;
+    e->fresh_prev = r->fresh_tail;
+    if (r->fresh_tail != NULL)
+        r->fresh_tail->fresh_next = e;
+    else
+        r->fresh_head = e;
+    r->fresh_tail = e;
+    e->fresh = 1;
+    r->nfresh++;
+}
+
+/* Queries submitted timeout_ms ago or earlier stop counting against the window. Returns the
+ * number that did. */
+static unsigned fresh_expire(jarm__resolver_t *r)
+{
+    uint64_t now = uv_now(r->loop);
+    unsigned n = 0;
+    while (r->fresh_head != NULL && now - r->fresh_head->submitted_ms >= r->opts.timeout_ms) {
+        fresh_unlink(r, r->fresh_head);
+        n++;
+    }
+    return n;
+}
+
+static void retry_unlink(jarm__resolver_t *r, dns_entry_t *e)
+{
+    dns_entry_t **pp;
+    if (!e->retrying)
+        return;
+    for (pp = &r->retry_head; *pp != e; pp = &(*pp)->retry_next)
+        ;
+    *pp = e->retry_next;
+    e->retry_next = NULL;
+    e->retrying = 0;
+}
+
+static void retry_arm(jarm__resolver_t *r);
+
 /*
  * The query of e ended with status and addrs: cache the result (or drop the entry) and
  * report it to every waiter. The waiters are detached and the result copied first, so a
@@ -458,6 +546,12 @@ static void entry_complete(jarm__resolver_t *r, dns_entry_t *e, jarm__dns_status
     e->first.cb = NULL;
     e->first.next = NULL;
     e->last = NULL;
+    fresh_unlink(r, e);
+    retry_unlink(r, e);
+    if (r->lane == e) {
+        r->lane = NULL;
+        retry_arm(r);
+    }
     assert(r->stats.outstanding > 0);
     r->stats.outstanding--;
 
@@ -503,7 +597,9 @@ static void window_update(jarm__resolver_t *r, int timeouts, jarm__dns_status_t 
     jarm__resolver_stats_t *s = &r->stats;
     uint64_t now;
 
-    if (timeouts > 0 || st == JARM__DNS_TIMEOUT) {
+    /* A name that never answers (a lame delegation) says nothing about the resolver's load:
+     * only an answer that needed retries is a loss. */
+    if (timeouts > 0 && st != JARM__DNS_TIMEOUT) {
         now = uv_now(r->loop);
         if (s->window_cuts != 0 && now - r->window_cut_at < r->opts.timeout_ms)
             return;
@@ -524,6 +620,72 @@ static void window_update(jarm__resolver_t *r, int timeouts, jarm__dns_status_t 
     }
 }
 
+static void on_retry_timer(uv_timer_t *t);
+
+static void retry_arm(jarm__resolver_t *r)
+{
+    uint64_t now = uv_now(r->loop), due = UINT64_MAX;
+    for (dns_entry_t *e = r->retry_head; e != NULL; e = e->retry_next)
+        if (e->retry_due_ms < due)
+            due = e->retry_due_ms;
+    if (due == UINT64_MAX)
+        uv_timer_stop(&r->retry_timer);
+    else
+        uv_timer_start(&r->retry_timer, on_retry_timer, due > now ? due - now : 1, 0);
+}
+
+/* Ask for e again after a random pause (its waiters keep waiting; it stays outstanding). */
+static void retry_schedule(jarm__resolver_t *r, dns_entry_t *e)
+{
+    uint64_t span = (uint64_t)RETRY_BASE_MS << e->retries;
+    if (span > RETRY_MAX_MS)
+        span = RETRY_MAX_MS;
+    if (r->lane == e)
+        r->lane = NULL;
+    r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
+    e->retries++;
+    r->stats.retries++;
+    e->retry_due_ms = uv_now(r->loop) + 1 + (r->rng >> 33) % span;
+    e->retrying = 1;
+    e->retry_next = r->retry_head;
+    r->retry_head = e;
+    retry_arm(r);
+}
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    jarm__resolver_t *r = JARM__CONTAINER_OF(t, jarm__resolver_t, retry_timer);
+    uint64_t now = uv_now(r->loop);
+    dns_entry_t *due = NULL, **pp = &r->retry_head;
+
+    while (*pp != NULL) {
+        dns_entry_t *e = *pp;
+        if (e->retry_due_ms <= now && e->retries > LANE_AFTER) {
+            if (r->lane != NULL) { /* wait for the lane, and look again soon */
+                e->retry_due_ms = now + RETRY_BASE_MS;
+                pp = &e->retry_next;
+                continue;
+            }
+            r->lane = e;
+        }
+        if (e->retry_due_ms <= now) {
+            *pp = e->retry_next;
+            e->retrying = 0;
+            e->retry_next = due;
+            due = e;
+        } else {
+            pp = &e->retry_next;
+        }
+    }
+    retry_arm(r);
+    while (due != NULL && !r->closing) {
+        dns_entry_t *e = due;
+        due = e->retry_next;
+        e->retry_next = NULL;
+        start_query(r, e, e->state == E_QUERY_AAAA ? AF_INET6 : AF_INET); /* may complete e */
+    }
+}
+
 /* c-ares's answer for entry e (arg). */
 static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res)
 {
@@ -538,6 +700,15 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
     if (res != NULL)
         ares_freeaddrinfo(res);
     st = map_status(status, n);
+    if (status == ARES_SUCCESS || status == ARES_ENODATA || status == ARES_ENOTFOUND ||
+        status == ARES_ESERVFAIL || status == ARES_EREFUSED)
+        r->answered = 1;
+    /* Only once a server has answered: a connection error is then a connection lost, not a
+     * resolver that is not there at all (that one fails at once, as before). */
+    if (status == ARES_ECONNREFUSED && r->answered && !r->closing && e->retries < RETRIES_MAX) {
+        retry_schedule(r, e);
+        return;
+    }
     if (!r->closing)
         window_update(r, timeouts, st);
 
@@ -617,6 +788,10 @@ static void on_timer(uv_timer_t *t)
     jarm__resolver_t *r = JARM__CONTAINER_OF(t, jarm__resolver_t, timer);
 
     process(r, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    /* c-ares's timer fires when tries time out, which is when queries stop being fresh: the
+     * window may have room now although nothing was answered. */
+    if (!r->closing && fresh_expire(r) > 0 && r->opts.ready_cb != NULL)
+        r->opts.ready_cb(r->opts.ready_data);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -655,7 +830,7 @@ static void on_poll_close(uv_handle_t *h)
 
 static void on_timer_close(uv_handle_t *h)
 {
-    handle_closed(JARM__CONTAINER_OF((uv_timer_t *)h, jarm__resolver_t, timer));
+    handle_closed(h->data);
 }
 
 /*
@@ -956,7 +1131,9 @@ int jarm__resolver_init(jarm__resolver_t *r, uv_loop_t *loop, const jarm__resolv
     }
 
     uv_timer_init(loop, &r->timer);
-    r->handles_open = 1;
+    uv_timer_init(loop, &r->retry_timer);
+    r->handles_open = 2;
+    r->rng = (uint64_t)uv_hrtime();
     r->channel = ch;
     ch = NULL;
     ret = 0;
@@ -979,9 +1156,13 @@ const char *jarm__resolver_error(const jarm__resolver_t *r)
     return r->error;
 }
 
-int jarm__resolver_can_submit(const jarm__resolver_t *r)
+int jarm__resolver_can_submit(jarm__resolver_t *r)
 {
-    return !r->closing && r->stats.outstanding < r->stats.window;
+    if (r->closing)
+        return 0;
+    fresh_expire(r);
+    return r->nfresh < r->stats.window &&
+           r->stats.outstanding < r->opts.max_outstanding * LINGER_FACTOR;
 }
 
 unsigned jarm__resolver_outstanding(const jarm__resolver_t *r)
@@ -993,6 +1174,7 @@ void jarm__resolver_stats(const jarm__resolver_t *r, jarm__resolver_stats_t *out
 {
     *out = r->stats;
     out->cache_entries = r->nentries;
+    out->fresh = r->nfresh;
 }
 
 int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_cb cb, void *data)
@@ -1068,7 +1250,9 @@ int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_
         return 0;
     }
 
-    if (r->stats.outstanding >= r->opts.max_outstanding)
+    fresh_expire(r);
+    if (r->nfresh >= r->opts.max_outstanding ||
+        r->stats.outstanding >= r->opts.max_outstanding * LINGER_FACTOR)
         return UV_EAGAIN;
     cache_make_room(r);
     if ((e = malloc(sizeof(*e) + (size_t)len + 1)) == NULL)
@@ -1082,6 +1266,7 @@ int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_
     e->first.data = data;
     e->state = r->opts.family == 6 ? E_QUERY_AAAA : E_QUERY_A;
     cache_insert(r, e);
+    fresh_push(r, e);
     r->stats.queries++;
     if (++r->stats.outstanding > r->stats.peak_outstanding)
         r->stats.peak_outstanding = r->stats.outstanding;
@@ -1113,7 +1298,9 @@ static void finish_close(jarm__resolver_t *r)
     }
 
     close_polls(r);
+    r->timer.data = r->retry_timer.data = r;
     uv_close((uv_handle_t *)&r->timer, on_timer_close);
+    uv_close((uv_handle_t *)&r->retry_timer, on_timer_close);
 }
 
 void jarm__resolver_close(jarm__resolver_t *r, void (*close_cb)(jarm__resolver_t *r))

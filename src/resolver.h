@@ -39,6 +39,10 @@ typedef struct jarm__resolver_opts_s {
     unsigned timeout_ms;      /* per try; 0: 2000 */
     unsigned tries;           /* tries per server; 0: 2 */
     size_t cache_max;         /* completed names kept; 0: 65536 */
+    /* Called (may be NULL) when jarm__resolver_can_submit may have turned true without an
+     * answer: queries passed their first try's timeout. */
+    void (*ready_cb)(void *data);
+    void *ready_data;
 } jarm__resolver_opts_t;
 
 /* Outcome of one name. The names are the `dns_error` reasons of a row. */
@@ -73,9 +77,11 @@ typedef struct jarm__resolver_stats_s {
     uint64_t evictions;   /* completed entries dropped to respect cache_max */
     size_t cache_entries; /* names in the cache now, being queried or completed */
     unsigned outstanding; /* names being queried now */
+    unsigned fresh;       /* of which within their first try (<= max_outstanding) */
     unsigned peak_outstanding;
     unsigned window;      /* jarm__resolver_can_submit's limit now, <= max_outstanding */
     uint64_t window_cuts; /* times the window was halved after lost tries */
+    uint64_t retries;     /* names asked again after a connection error */
 } jarm__resolver_stats_t;
 
 struct jarm__resolver_s {
@@ -86,6 +92,13 @@ struct jarm__resolver_s {
     void *channel; /* ares_channel_t * */
     jarm__resolver_opts_t opts;
     uv_timer_t timer;
+    uv_timer_t retry_timer;                            /* names to ask again (retry_head) */
+    struct jarm__dns_entry_s *fresh_head, *fresh_tail; /* queries within their first try */
+    unsigned nfresh;
+    struct jarm__dns_entry_s *retry_head;
+    struct jarm__dns_entry_s *lane; /* the name asked again alone, or NULL */
+    int answered;                   /* some server has answered a query */
+    uint64_t rng;
     struct jarm__dns_poll_s **polls; /* indexed by fd */
     size_t polls_cap;
     struct jarm__dns_entry_s **buckets;
@@ -118,14 +131,15 @@ const char *jarm__resolver_error(const jarm__resolver_t *r);
 
 /*
  * Nonzero when a new name may be submitted now: the resolver is not closing and fewer names
- * are being queried than its window. The window starts at 32 (or max_outstanding if lower),
+ * are within their first try than its window (names past it count only against a bound of
+ * 8 x max_outstanding). The window starts at 32 (or max_outstanding if lower),
  * grows with the answers up to max_outstanding, and halves (not below 4) when answers needed
  * retries, at most once per timeout_ms (TCP Reno's rules): a resolver that drops queries gets
  * fewer. Callers re-check after each of their callbacks. A request for a name already cached
  * or being queried is accepted even when this returns 0, and jarm__resolver_resolve accepts
  * new names up to max_outstanding regardless of the window.
  */
-int jarm__resolver_can_submit(const jarm__resolver_t *r);
+int jarm__resolver_can_submit(jarm__resolver_t *r);
 
 /* Names being queried now (coalesced requests and cache hits are not counted). */
 unsigned jarm__resolver_outstanding(const jarm__resolver_t *r);
@@ -146,7 +160,8 @@ void jarm__resolver_stats(const jarm__resolver_t *r, jarm__resolver_stats_t *out
  * A name that is being queried gets its request attached to that query; a completed name is
  * answered from the cache, whatever its status (JARM__DNS_ERROR results are not cached).
  * Errors: JARM_EINVAL (name or cb NULL), UV_EAGAIN (a new name while max_outstanding names
- * are being queried), UV_ECANCELED (after jarm__resolver_close), UV_ENOMEM.
+ * are within their first try, or 8 x max_outstanding are being queried), UV_ECANCELED (after
+ * jarm__resolver_close), UV_ENOMEM.
  */
 int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_cb cb, void *data);
 

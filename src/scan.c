@@ -756,6 +756,7 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
 {
     static const char empty_raw[] = JARM_RAW_EMPTY;
     size_t fp_len;
+    int hr;
 
     t->end_ms = uv_now(s->loop);
     target_unlink(s, t); /* a target can be decided while it waits for room */
@@ -780,6 +781,7 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
             }
             if (jarm_raw_join(p, l, s->rawbuf, s->rawbuf_cap, &need) != 0) {
                 t->status = JARM__T_ERROR;
+                s->stats.nomem++;
                 need = 0;
                 s->rawbuf[0] = '\0';
             }
@@ -787,7 +789,8 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
         t->raw = s->rawbuf;
         t->raw_len = need;
     }
-    if (jarm_fuzzy_hash(t->raw, t->raw_len, s->fpbuf, s->fpbuf_cap, &fp_len) == JARM_ENOBUFS) {
+    hr = jarm_fuzzy_hash(t->raw, t->raw_len, s->fpbuf, s->fpbuf_cap, &fp_len);
+    if (hr == JARM_ENOBUFS) {
         /* Only an ALPN holding ',' makes the fingerprint longer than 62 characters; the
          * reference prints it whole, and so do we. */
         char *nb = malloc(fp_len + 1);
@@ -796,11 +799,13 @@ static void target_complete(jarm__scan_t *s, jarm__target_t *t)
             s->fpbuf = nb;
             s->fpbuf_cap = fp_len + 1;
         }
-        if (jarm_fuzzy_hash(t->raw, t->raw_len, s->fpbuf, s->fpbuf_cap, &fp_len) != 0) {
-            t->status = JARM__T_ERROR;
-            memset(s->fpbuf, '0', JARM_FP_LEN);
-            s->fpbuf[JARM_FP_LEN] = '\0';
-        }
+        hr = jarm_fuzzy_hash(t->raw, t->raw_len, s->fpbuf, s->fpbuf_cap, &fp_len);
+    }
+    if (hr != 0) { /* no memory for the buffer or the hash context: never an unset one */
+        t->status = JARM__T_ERROR;
+        s->stats.nomem++;
+        memset(s->fpbuf, '0', JARM_FP_LEN);
+        s->fpbuf[JARM_FP_LEN] = '\0';
     }
     t->jarm = s->fpbuf;
     s->stats.targets_done++;

@@ -135,6 +135,7 @@ typedef struct jarm__scan_stats_s {
     uint64_t addrs_limited;  /* addresses whose limit was lowered after crowded failures */
     uint64_t by_status[JARM__T_PROXY_ERROR + 1];
     unsigned conns_active, targets_active, window;
+    uint64_t nomem; /* results that could not be computed for want of memory */
 } jarm__scan_stats_t;
 
 struct jarm__scan_s {

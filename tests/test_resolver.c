@@ -993,7 +993,7 @@ static void on_bulk(void *data, jarm__dns_status_t status, const struct sockaddr
             note("bulk name %u: %s", i, jarm__dns_status_name(status));
     }
     jarm__resolver_stats(bulk.r, &st);
-    if (st.outstanding > bulk.max_outstanding)
+    if (st.fresh > bulk.max_outstanding || st.outstanding > 8 * bulk.max_outstanding)
         bulk.over_outstanding++;
     if (st.cache_entries > bulk.max_entries)
         bulk.max_entries = st.cache_entries;

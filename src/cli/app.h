@@ -20,6 +20,13 @@
 
 struct jarm__entry_s;
 
+/* A row queued for the writer: unit seq is complete once `end` bytes have been written. */
+struct jarm__pend_s {
+    uint64_t end, seq;
+};
+/* The seq of a row that is no unit (a --dry-run line). */
+#define JARM__NO_UNIT UINT64_MAX
+
 /* The SOCKS5 proxy of --proxy: its address (resolved once), credentials, a label. */
 typedef struct jarm__proxy_s {
     struct sockaddr_storage addr;
@@ -40,11 +47,15 @@ typedef struct app_s {
     jarm__input_t input;
     jarm__sink_t sink;
     jarm__buf_t row;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     uv_timer_t progress;
     int progress_on, signals, failed;
     uint64_t start_ms;
-    uint64_t rows, bad_rows;
+    uint64_t rows, bad_rows;   /* rows: written (the library: delivered) */
+    struct jarm__pend_s *pend; /* rows queued, not yet written: a ring of pend_cap (2^k) */
+    size_t pend_head, pend_n, pend_cap;
+    int sink_wait;       /* a pull held back for the writer: wake the engine when it drains */
+    unsigned pull_units; /* units handled since a pull last returned a target */
 
     /* The library (api.c): rows go to row_cb instead of the sink, messages to err. */
     int lib, stopping;
@@ -62,6 +73,7 @@ typedef struct app_s {
     /* feed.c: input lines in order, each expanded over ports/addresses/a range. */
     struct jarm__entry_s *head, *tail, *next_submit, *free_entries;
     unsigned queued;
+    int unassigned_tail;   /* a queued entry numbers its own units: those behind it wait */
     uint64_t line_ordinal; /* non-empty lines read, for --shard of explicit targets */
     int input_eof;
     jarm__resolver_t resolver;
@@ -81,6 +93,7 @@ typedef struct app_s {
     uint64_t resume_low;   /* from the checkpoint: units below were done */
     uint64_t *resume_done; /* from the checkpoint: units at or above resume_low that were done */
     size_t resume_ndone;
+    int resume_lock_fd; /* FILE.lock of --resume, held for the run (0: none) */
 } app_t;
 
 /* Run one scan (run.c) on its own loop; returns the exit code 0, 1 or 2. */
@@ -90,8 +103,14 @@ int jarm__run(app_t *app);
 int jarm__run_start(app_t *app);
 int jarm__run_finish(app_t *app);
 
-/* Write the row in app->row to the sink. */
-void jarm__app_emit(app_t *app);
+/* Write the row in app->row (of unit seq, or JARM__NO_UNIT); the unit is complete (and may go
+ * in the checkpoint) once the row has been written. */
+void jarm__app_emit(app_t *app, uint64_t seq);
+/* A runtime failure (exit 1): say it once, stop reading and starting targets. */
+void jarm__app_fail(app_t *app, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* In the pull: 1 = start nothing now (the output is backed up, or the loop needs a turn); the
+ * engine is woken when it may go on. */
+int jarm__app_hold(app_t *app);
 uint64_t jarm__wall_ms(void);
 
 /* Prepare the feed: blocklist, seed, resume state. Returns 0, or -1 (usage error in msg). */

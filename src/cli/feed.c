@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +53,13 @@ typedef struct jarm__entry_s {
     jarm__dns_status_t status;
     jarm__line_t line;
     jarm__target_spec_t spec;
+    /* Unit numbers: entries whose unit count is known when the line is read (IP targets,
+     * bad lines, names without --all-addresses) get a block of them in input order, so they
+     * may be produced while a name ahead of them is still being resolved. Ranges and names
+     * with --all-addresses number their units as they produce them, at the head only; the
+     * entries behind them get their blocks when they are gone. */
+    int assigned;
+    uint64_t seq0, used;
     jarm__iter_t it; /* E_RANGE */
     int it_on;
     size_t naddrs, addr_idx, port_idx;
@@ -135,15 +143,15 @@ static int resumed_done(const app_t *app, uint64_t seq)
     return lo < app->resume_ndone && app->resume_done[lo] == seq;
 }
 
-/* Number the next unit. Returns 1 if it must be produced, 0 if an earlier run did it. */
-static int unit_begin(app_t *app, uint64_t *seq)
+/* Number the next unit of e. Returns 1 if it must be produced, 0 if an earlier run did it. */
+static int unit_begin(app_t *app, entry_t *e, uint64_t *seq)
 {
-    *seq = app->seq_next++;
+    *seq = e->assigned ? e->seq0 + e->used++ : app->seq_next++;
     if (ring_fit(app, *seq) != 0) {
-        /* Out of memory for the bookkeeping: the unit still runs, resume degrades. */
-        app->seq_next--;
-        app->low = app->seq_next;
-        *seq = app->seq_next++;
+        /* Out of memory for the bookkeeping: claiming units done that are not would lose
+         * them for a resumed run, so the run fails here instead. */
+        jarm__app_fail(app, "out of memory");
+        return 0;
     }
     if (resumed_done(app, *seq) || app->opts.dry_run) {
         jarm__feed_complete(app, *seq);
@@ -154,9 +162,10 @@ static int unit_begin(app_t *app, uint64_t *seq)
 
 /* ---- rows written here ---- */
 
-static void emit_error(app_t *app, const jarm__line_t *l, const char *status, const char *error,
+static void emit_error(app_t *app, entry_t *en, const char *status, const char *error,
                        const char *host, size_t host_len, unsigned port)
 {
+    const jarm__line_t *l = &en->line;
     uint64_t seq;
     jarm__row_error_t e = {host, host_len, port, status, error, l->source, l->lineno};
 
@@ -168,12 +177,11 @@ static void emit_error(app_t *app, const jarm__line_t *l, const char *status, co
             fprintf(stderr, "jarmsweep: %s:%llu: %s\n", l->source, (unsigned long long)l->lineno,
                     error);
     }
-    if (!unit_begin(app, &seq))
+    if (!unit_begin(app, en, &seq))
         return;
     jarm__row_error(&app->row, app->opts.format, &e, jarm__wall_ms());
     app->bad_rows++;
-    jarm__app_emit(app);
-    jarm__feed_complete(app, seq);
+    jarm__app_emit(app, seq);
 }
 
 /* --dry-run: the unit as `host:port` ([v6]:port), scan order. */
@@ -183,7 +191,7 @@ static void dry_print(app_t *app, const char *host, size_t host_len, uint16_t po
         jarm__buf_printf(&app->row, "[%.*s]:%u\n", (int)host_len, host, port);
     else
         jarm__buf_printf(&app->row, "%.*s:%u\n", (int)host_len, host, port);
-    jarm__app_emit(app);
+    jarm__app_emit(app, JARM__NO_UNIT);
 }
 
 /* ---- names ---- */
@@ -243,18 +251,66 @@ static entry_t *entry_new(app_t *app)
     return e;
 }
 
-static void entry_pop(app_t *app)
+/* Units of e, when known before it is produced; 0 when not (see entry_t). */
+static uint64_t entry_units(const app_t *app, const entry_t *e)
 {
-    entry_t *e = app->head;
-    app->head = e->next;
-    if (app->head == NULL)
-        app->tail = NULL;
+    switch (e->kind) {
+    case E_BAD:
+        return 1;
+    case E_IP:
+        return e->spec.port ? 1 : app->opts.nports;
+    case E_NAME:
+        if (app->opts.all_addresses && !app->opts.dry_run && app->opts.proxy == NULL)
+            return 0;
+        return e->spec.port ? 1 : app->opts.nports;
+    case E_RANGE:
+        return 0;
+    }
+    return 0;
+}
+
+/* Give unit blocks to the entries from e on, in order, up to the first that cannot have one. */
+static void assign_from(app_t *app, entry_t *e)
+{
+    for (; e != NULL && !app->unassigned_tail; e = e->next) {
+        uint64_t n;
+        if (e->assigned)
+            continue;
+        if ((n = entry_units(app, e)) == 0) {
+            app->unassigned_tail = 1; /* it numbers its own; those behind it wait */
+            return;
+        }
+        e->assigned = 1;
+        e->seq0 = app->seq_next;
+        app->seq_next += n;
+    }
+}
+
+/* e (anywhere in the queue) has no more units: unlink and recycle it. */
+static void entry_pop(app_t *app, entry_t *e)
+{
+    entry_t *prev = NULL;
+
+    if (app->head != e)
+        for (prev = app->head; prev->next != e; prev = prev->next)
+            ;
+    if (prev != NULL)
+        prev->next = e->next;
+    else
+        app->head = e->next;
+    if (app->tail == e)
+        app->tail = prev;
     if (app->next_submit == e)
         app->next_submit = e->next;
     app->queued--;
     if (e->it_on) {
         app->ranges_blocked += e->it.blocked;
         jarm__iter_free(&e->it);
+    }
+    if (!e->assigned) {
+        /* It numbered its own units: the entries behind it can have blocks now. */
+        app->unassigned_tail = 0;
+        assign_from(app, app->head);
     }
     e->next = app->free_entries;
     app->free_entries = e;
@@ -271,6 +327,7 @@ static void entry_push(app_t *app, entry_t *e)
     if (app->next_submit == NULL)
         app->next_submit = e;
     app->queued++;
+    assign_from(app, e);
 }
 
 static void fill_target(jarm__target_t *t, const entry_t *e, const char *host, size_t host_len,
@@ -312,8 +369,8 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
         size_t n = e->line.len;
         while (n > 0 && (e->line.text[n - 1] == '\r' || e->line.text[n - 1] == '\n'))
             n--;
-        emit_error(app, &e->line, "bad_target", e->spec.error, e->line.text, n, 0);
-        entry_pop(app);
+        emit_error(app, e, "bad_target", e->spec.error, e->line.text, n, 0);
+        entry_pop(app, e);
         return 0;
     }
     case E_RANGE: {
@@ -321,15 +378,15 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
         uint64_t index;
         char ip[INET6_ADDRSTRLEN];
         if (jarm__iter_next(&e->it, &ss, &index) != 1) {
-            entry_pop(app);
+            entry_pop(app, e);
             return 0;
         }
-        if (!unit_begin(app, &seq)) {
+        if (!unit_begin(app, e, &seq)) {
             if (o->dry_run) {
                 char ep[JARM__ENDPOINT_STRLEN];
                 jarm__endpoint_format(&ss, ep, sizeof(ep));
                 jarm__buf_printf(&app->row, "%s\n", ep);
-                jarm__app_emit(app);
+                jarm__app_emit(app, JARM__NO_UNIT);
             }
             return 0;
         }
@@ -344,7 +401,7 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
         return 1;
     }
     case E_IP:
-        go = unit_begin(app, &seq);
+        go = unit_begin(app, e, &seq);
         if (go) {
             fill_target(t, e, e->spec.host, e->spec.host_len, &e->spec.addr, port);
             /* The reference reports an IP literal exactly as given. */
@@ -356,18 +413,18 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
             dry_print(app, e->spec.host, e->spec.host_len, port);
         }
         if (++e->port_idx >= nports)
-            entry_pop(app);
+            entry_pop(app, e);
         return ret;
     case E_NAME:
         if (o->dry_run) {
-            unit_begin(app, &seq);
+            unit_begin(app, e, &seq);
             dry_print(app, e->spec.host, e->spec.host_len, port);
             if (++e->port_idx >= nports)
-                entry_pop(app);
+                entry_pop(app, e);
             return 0;
         }
         if (o->proxy != NULL) {
-            go = unit_begin(app, &seq);
+            go = unit_begin(app, e, &seq);
             if (go) {
                 struct sockaddr_storage none;
                 memset(&none, 0, sizeof(none));
@@ -378,18 +435,18 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
                 ret = 1;
             }
             if (++e->port_idx >= nports)
-                entry_pop(app);
+                entry_pop(app, e);
             return ret;
         }
         if (e->status != JARM__DNS_OK || e->naddrs == 0) {
             /* One row per (name, port), as if each had been scanned. */
-            emit_error(app, &e->line, "dns_error", jarm__dns_status_name(e->status), e->spec.host,
+            emit_error(app, e, "dns_error", jarm__dns_status_name(e->status), e->spec.host,
                        e->spec.host_len, port);
             if (++e->port_idx >= nports)
-                entry_pop(app);
+                entry_pop(app, e);
             return 0;
         }
-        go = unit_begin(app, &seq);
+        go = unit_begin(app, e, &seq);
         if (go) {
             fill_target(t, e, e->spec.host, e->spec.host_len, &e->addrs[e->addr_idx], port);
             t->seq = seq;
@@ -399,7 +456,7 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
         if (++e->port_idx >= nports) {
             e->port_idx = 0;
             if (!o->all_addresses || ++e->addr_idx >= e->naddrs)
-                entry_pop(app);
+                entry_pop(app, e);
         }
         return ret;
     }
@@ -439,8 +496,10 @@ static void take_line(app_t *app, const jarm__line_t *l)
             return;
         if (ord % o->shard_n != o->shard_i)
             return;
-        if ((e = entry_new(app)) == NULL)
+        if ((e = entry_new(app)) == NULL) {
+            jarm__app_fail(app, "out of memory");
             return;
+        }
         e->line = *l;
         e->spec = spec;
         if (l->truncated) {
@@ -457,8 +516,10 @@ static void take_line(app_t *app, const jarm__line_t *l)
         entry_push(app, e);
         return;
     }
-    if ((e = entry_new(app)) == NULL)
+    if ((e = entry_new(app)) == NULL) {
+        jarm__app_fail(app, "out of memory");
         return;
+    }
     e->line = *l;
     e->kind = E_RANGE;
     if (jarm__iter_init(&e->it, &range, 1, o->ports, o->nports, app->seed, o->shard_i, o->shard_n,
@@ -480,11 +541,26 @@ int jarm__feed_pull(jarm__scan_t *s, jarm__target_t *t)
         jarm__line_t line;
         int r;
 
+        if (app->failed)
+            return -1; /* a write error or no memory: stop at once */
+        if (jarm__app_hold(app))
+            return 0;
         submit_names(app);
-        e = app->head;
-        if (e != NULL && (e->kind != E_NAME || e->resolved)) {
-            if (produce(app, e, t) == 1)
+        /* The first entry that can produce: names still being resolved are passed over,
+         * as long as what follows them has its unit numbers already. */
+        for (e = app->head; e != NULL; e = e->next) {
+            if (e != app->head && !e->assigned) {
+                e = NULL;
+                break;
+            }
+            if (e->kind != E_NAME || e->resolved)
+                break;
+        }
+        if (e != NULL) {
+            if (produce(app, e, t) == 1) {
+                app->pull_units = 0;
                 return 1;
+            }
             continue;
         }
         if (app->queued >= QUEUE_MAX)
@@ -545,6 +621,39 @@ static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/*
+ * Take FILE.lock (created beside the checkpoint, kept) so that two runs never write one
+ * checkpoint, and learn now, not at the first checkpoint, that the directory is writable.
+ * The lock goes with the process. Returns 0 or -1 with msg.
+ */
+static int resume_lock(app_t *app, char *msg, size_t msglen)
+{
+    char path[4096];
+    int fd;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s.lock", app->opts.resume) >= sizeof(path)) {
+        snprintf(msg, msglen, "--resume: file name too long");
+        return -1;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(msg, msglen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            snprintf(msg, msglen, "%s: in use by another jarmsweep run (%s is locked)",
+                     app->opts.resume, path);
+        else
+            snprintf(msg, msglen, "%s: %s", path, strerror(e));
+        return -1;
+    }
+    app->resume_lock_fd = fd;
+    return 0;
 }
 
 /* Read a checkpoint. Returns 0 (loaded or absent) or -1 with msg. */
@@ -671,6 +780,8 @@ int jarm__feed_init(app_t *app, char *msg, size_t msglen)
         app->seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
     }
     app->seed &= (((uint64_t)1) << 53) - 1; /* printable and exact in JSON tools */
+    if (o->resume != NULL && !o->dry_run && resume_lock(app, msg, msglen) != 0)
+        return -1;
     if (o->resume != NULL && resume_load(app, msg, msglen) != 0)
         return -1;
 
@@ -768,7 +879,7 @@ void jarm__feed_annotate(app_t *app, jarm__buf_t *b, const jarm__target_t *t)
 void jarm__feed_free(app_t *app)
 {
     while (app->head != NULL)
-        entry_pop(app);
+        entry_pop(app, app->head);
     while (app->free_entries != NULL) {
         entry_t *e = app->free_entries;
         app->free_entries = e->next;
@@ -782,4 +893,10 @@ void jarm__feed_free(app_t *app)
         jarm__baseline_free(&app->baseline);
     free(app->ring);
     free(app->resume_done);
+    app->ring = NULL;
+    app->resume_done = NULL;
+    if (app->resume_lock_fd > 0) {
+        close(app->resume_lock_fd);
+        app->resume_lock_fd = 0;
+    }
 }

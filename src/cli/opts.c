@@ -130,7 +130,8 @@ const char *const jarm__cli_help[] = {
     "                          name has no A record)\n"
     "      --all-addresses     scan every address of a name (default: the first, as the\n"
     "                          reference connects to one)\n"
-    "      --dns-concurrency N names being resolved at once (default 128)\n"
+    "      --dns-concurrency N names being resolved at once (default 128); a name past\n"
+    "                          its first try no longer counts\n"
     "      --dns-timeout SECONDS  per DNS try (default 2)\n"
     "      --dns-tries N       tries per server (default 2)\n"
     "  A failed lookup yields a dns_error row with 'error' nxdomain, servfail, timeout,\n"
@@ -153,7 +154,8 @@ const char *const jarm__cli_help[] = {
     "                          one per line, and scan nothing\n"
     "      --resume FILE       keep a checkpoint in FILE (every second and on stop); run\n"
     "                          again with the same arguments and FILE to continue where\n"
-    "                          the last run stopped, without repeats or holes (-o appends)\n"
+    "                          the last run stopped, without repeats or holes (-o appends);\n"
+    "                          FILE.lock keeps a second run off the same FILE\n"
     "\n",
     "Comparing (NDJSON rows get the fields named):\n"
     "      --match LIST        label rows with known fingerprints: a TSV file or a bundled\n"
@@ -198,7 +200,16 @@ const char *const jarm__cli_help[] = {
     "\n",
     "Exit status: 0 when every target got its row (whatever the statuses), 1 on a runtime\n"
     "failure (output not writable, read error, out of memory), 2 on a usage error\n"
-    "(including an -i FILE that cannot be opened).\n"
+    "(including an -i FILE that cannot be opened or is a directory, and a --resume FILE\n"
+    "that cannot be written or that another run holds).\n"
+    "\n",
+    "Stopping: the first SIGINT, SIGTERM or SIGHUP stops reading input; the targets in\n"
+    "flight finish and get their rows, including those already waiting for a busy address\n"
+    "(--per-ip; at most -c of them), so a stop can take several timeouts; targets not\n"
+    "taken by then get none (with --resume, a run with the same FILE scans them). A second\n"
+    "signal exits at once (status 130).\n"
+    "Output is written by a thread of its own: a slow reader never delays the scan's\n"
+    "clocks; no new target starts while a megabyte of rows waits to be written.\n"
     "\n",
     "Examples:\n"
     "  jarmsweep 127.0.0.1:8443\n"

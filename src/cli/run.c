@@ -33,6 +33,13 @@
 #include "scan.h"
 #include "target.h"
 
+/* Output queued and not yet written: at SINK_HIGH bytes no new target is started, until the
+ * writer has brought it under SINK_LOW (both above the writer's batch of 64 KiB). */
+#define SINK_HIGH (1024 * 1024)
+#define SINK_LOW  (512 * 1024)
+/* Units handled in one pull without giving the loop a turn (rows written directly). */
+#define PULL_YIELD 4096
+
 /* File descriptors kept for everything but probe connections (stdio, loop, input, DNS). */
 #define FD_RESERVE 64
 
@@ -52,8 +59,79 @@ __attribute__((format(printf, 2, 3))) static void say(app_t *app, const char *fm
     va_end(ap);
 }
 
-void jarm__app_emit(app_t *app)
+void jarm__app_fail(app_t *app, const char *fmt, ...)
 {
+    va_list ap;
+    char msg[512];
+
+    if (app->failed)
+        return;
+    app->failed = 1;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    say(app, "%s", msg);
+    jarm__input_stop(&app->input);
+    if (app->scan != NULL && !app->closing)
+        jarm__scan_stop(app->scan);
+}
+
+static void fail_sink(app_t *app, int err)
+{
+    jarm__app_fail(app, "%s: %s", app->opts.output ? app->opts.output : "stdout",
+                   err == ENOMEM ? "out of memory" : strerror(err));
+}
+
+/* Rows the writer has written: count them, and only now let the checkpoint have them. */
+static void drain_written(app_t *app)
+{
+    int err;
+    uint64_t written = jarm__sink_written(&app->sink, &err);
+
+    while (app->pend_n > 0 && app->pend[app->pend_head].end <= written) {
+        uint64_t seq = app->pend[app->pend_head].seq;
+        app->pend_head = (app->pend_head + 1) & (app->pend_cap - 1);
+        app->pend_n--;
+        app->rows++;
+        if (seq != JARM__NO_UNIT)
+            jarm__feed_complete(app, seq);
+    }
+    if (err != 0)
+        fail_sink(app, err);
+}
+
+/* Remember that unit seq is complete once the sink has written `end` bytes. */
+static int pend_push(app_t *app, uint64_t end, uint64_t seq)
+{
+    if (app->pend_n == app->pend_cap) {
+        size_t cap = app->pend_cap ? app->pend_cap * 2 : 1024;
+        struct jarm__pend_s *p = malloc(cap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        for (size_t i = 0; i < app->pend_n; i++)
+            p[i] = app->pend[(app->pend_head + i) & (app->pend_cap - 1)];
+        free(app->pend);
+        app->pend = p;
+        app->pend_cap = cap;
+        app->pend_head = 0;
+    }
+    app->pend[(app->pend_head + app->pend_n) & (app->pend_cap - 1)] =
+        (struct jarm__pend_s){end, seq};
+    app->pend_n++;
+    return 0;
+}
+
+void jarm__app_emit(app_t *app, uint64_t seq)
+{
+    int err;
+
+    if (app->row.oom) {
+        /* The row could not be built: fail rather than write or count a partial one. */
+        app->row.oom = 0;
+        app->row.len = 0;
+        jarm__app_fail(app, "out of memory");
+        return;
+    }
     if (app->row_cb != NULL) {
         /* The library: hand the row over without its newline; non-zero means stop. */
         size_t n = app->row.len;
@@ -68,33 +146,77 @@ void jarm__app_emit(app_t *app)
             jarm__scan_stop(app->scan);
         }
         app->row.len = 0;
+        if (seq != JARM__NO_UNIT)
+            jarm__feed_complete(app, seq);
         return;
     }
-    jarm__sink_write(&app->sink, &app->row);
+    if (app->failed) { /* after a failure rows are dropped, and never claimed done */
+        app->row.len = 0;
+        return;
+    }
+    err = jarm__sink_write(&app->sink, &app->row);
     app->row.len = 0;
-    app->rows++;
-    if (app->sink.error && !app->failed) {
-        app->failed = 1;
-        say(app, "%s: %s", app->opts.output ? app->opts.output : "stdout",
-            strerror(app->sink.error));
-        jarm__input_stop(&app->input);
-        jarm__scan_stop(app->scan);
+    if (err != 0) {
+        fail_sink(app, err);
+        return;
+    }
+    if (pend_push(app, app->sink.queued, seq) != 0)
+        jarm__app_fail(app, "out of memory");
+    if (!app->sink.started)
+        drain_written(app);
+}
+
+int jarm__app_hold(app_t *app)
+{
+    if (app->lib || !app->sink.started)
+        return 0;
+    if (jarm__sink_backlog(&app->sink) >= SINK_HIGH) {
+        app->sink_wait = 1; /* on_sink_progress wakes the engine once it has drained */
+        return 1;
+    }
+    if (++app->pull_units >= PULL_YIELD) {
+        /* Many rows written from one pull (a dry run of a range, bad lines): let the loop
+         * serve signals and timers, and come back at once. */
+        app->pull_units = 0;
+        app->sink_wait = 1;
+        uv_async_send(&app->sink.async);
+        return 1;
+    }
+    return 0;
+}
+
+static void on_sink_progress(jarm__sink_t *sink)
+{
+    app_t *app = sink->data;
+    drain_written(app);
+    if (app->sink_wait && !app->closing && jarm__sink_backlog(sink) < SINK_LOW) {
+        app->sink_wait = 0;
+        jarm__scan_wake(app->scan);
     }
 }
 
 static void on_result(jarm__scan_t *s, jarm__target_t *t)
 {
     app_t *app = s->data;
+    if (s->stats.nomem != 0) /* the engine could not compute a result: fail the run */
+        jarm__app_fail(app, "out of memory");
     jarm__row_target(&app->row, app->opts.format, t, jarm__wall_ms());
     jarm__feed_annotate(app, &app->row, t);
-    jarm__app_emit(app);
-    jarm__feed_complete(app, t->seq);
+    jarm__app_emit(app, t->seq);
 }
 
 static void on_input(void *data)
 {
     app_t *app = data;
     jarm__scan_wake(app->scan);
+}
+
+/* The resolver may take more names although none was answered. */
+static void on_resolver_ready(void *data)
+{
+    app_t *app = data;
+    if (!app->closing)
+        jarm__scan_wake(app->scan);
 }
 
 static void print_progress(app_t *app, int final)
@@ -143,8 +265,8 @@ static void on_progress(uv_timer_t *timer)
 {
     app_t *app = timer->data;
     jarm__sink_flush(&app->sink); /* results show up at least once a second */
-    if (app->sink.error == 0)
-        jarm__feed_checkpoint(app);
+    drain_written(app);
+    jarm__feed_checkpoint(app);
     if (app->progress_on)
         print_progress(app, 0);
 }
@@ -153,8 +275,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 {
     app_t *app = sig->data;
     if (++app->signals > 1) {
-        /* A second signal: give up on the targets in flight, keep what is done. */
-        jarm__sink_flush(&app->sink);
+        /* A second signal: give up on the targets in flight and on rows not yet written
+         * (the checkpoint never claimed them). */
         if (!app->opts.quiet)
             fprintf(stderr, "\njarmsweep: interrupted\n");
         _exit(130);
@@ -195,7 +317,9 @@ static void on_done(jarm__scan_t *s)
     if (!app->lib) {
         uv_close((uv_handle_t *)&app->sigint, NULL);
         uv_close((uv_handle_t *)&app->sigterm, NULL);
+        uv_close((uv_handle_t *)&app->sighup, NULL);
         uv_close((uv_handle_t *)&app->progress, NULL);
+        jarm__sink_close(&app->sink);
     }
     app->closing = 1;
     app->handles_closing = 3; /* the input's async, the resolver, the engine */
@@ -310,7 +434,12 @@ static int start_failed(app_t *app, int code)
     if (app->signals_on) {
         uv_close((uv_handle_t *)&app->sigint, NULL);
         uv_close((uv_handle_t *)&app->sigterm, NULL);
+        uv_close((uv_handle_t *)&app->sighup, NULL);
         uv_close((uv_handle_t *)&app->progress, NULL);
+    }
+    if (app->sink.started) { /* nothing was queued: the writer ends at once */
+        jarm__sink_close(&app->sink);
+        jarm__sink_finish(&app->sink);
     }
     if (app->input.started) {
         app->handles_closing++;
@@ -424,6 +553,8 @@ int jarm__run_start(app_t *app)
         ro.max_outstanding = app->opts.dns_concurrency;
         ro.timeout_ms = app->opts.dns_timeout_ms;
         ro.tries = app->opts.dns_tries;
+        ro.ready_cb = on_resolver_ready;
+        ro.ready_data = app;
         if ((r = jarm__resolver_init(&app->resolver, app->lp, &ro)) != 0) {
             const char *why = jarm__resolver_error(&app->resolver);
             say(app, "%s", why && *why ? why : "cannot start the resolver");
@@ -438,6 +569,13 @@ int jarm__run_start(app_t *app)
     app->scan_on = 1;
     app->scan->data = app;
     app->start_ms = uv_now(app->lp);
+    if (!app->lib) {
+        app->sink.data = app;
+        if ((r = jarm__sink_start(&app->sink, app->lp, on_sink_progress)) != 0) {
+            say(app, "cannot start the output writer: %s", uv_strerror(r));
+            return start_failed(app, 1);
+        }
+    }
     if ((r = jarm__input_start(&app->input, app->lp, on_input, app)) != 0) {
         say(app, "cannot read input: %s", jarm_strerror(r));
         return start_failed(app, 1);
@@ -446,9 +584,12 @@ int jarm__run_start(app_t *app)
     if (!app->lib) {
         uv_signal_init(app->lp, &app->sigint);
         uv_signal_init(app->lp, &app->sigterm);
-        app->sigint.data = app->sigterm.data = app;
+        uv_signal_init(app->lp, &app->sighup);
+        app->sigint.data = app->sigterm.data = app->sighup.data = app;
         uv_signal_start(&app->sigint, on_signal, SIGINT);
         uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+        /* A closed terminal or session (ssh dropped): stop as gracefully as on SIGTERM. */
+        uv_signal_start(&app->sighup, on_signal, SIGHUP);
         uv_timer_init(app->lp, &app->progress);
         app->progress.data = app;
         app->progress_on = !app->opts.quiet && isatty(STDERR_FILENO);
@@ -477,15 +618,13 @@ int jarm__run_finish(app_t *app)
         say(app, "%s", app->input.error);
         ret = 1;
     }
-    if (jarm__sink_flush(&app->sink) != 0) {
-        if (!app->failed)
-            say(app, "%s: %s", app->opts.output ? app->opts.output : "stdout",
-                strerror(app->sink.error));
-        ret = 1;
-    }
+    /* Wait for the writer to write everything queued, then count it written. */
+    jarm__sink_finish(&app->sink);
+    drain_written(app);
     if (app->failed)
         ret = 1;
-    if (app->sink.error == 0 && (r = jarm__feed_checkpoint(app)) != 0) {
+    /* The checkpoint claims only rows written, so it is right to keep even after a failure. */
+    if ((r = jarm__feed_checkpoint(app)) != 0) {
         say(app, "%s: %s", app->opts.resume, strerror(r));
         ret = 1;
     }
@@ -502,7 +641,9 @@ int jarm__run_finish(app_t *app)
     }
     jarm__feed_free(app);
     jarm__buf_free(&app->row);
-    jarm__buf_free(&app->sink.buf);
+    free(app->pend);
+    app->pend = NULL;
+    app->pend_n = app->pend_cap = app->pend_head = 0;
     free(app->scan);
     app->scan = NULL;
     return ret;
