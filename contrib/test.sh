@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# contrib/test.sh - install the build dependencies, build twice, run the tests, count.
+# contrib/test.sh - install the build dependencies, build three trees, run the tests, count.
 #
-#   build-ci       gcc, debugoptimized, -Dwerror=true
-#   build-ci-asan  clang, debug, AddressSanitizer + UndefinedBehaviorSanitizer, -Dwerror=true
+#   build-ci       gcc, debugoptimized, -Dwerror=true: every suite
+#   build-ci-asan  clang, debug, AddressSanitizer + UndefinedBehaviorSanitizer, -Dwerror=true:
+#                  every suite
+#   build-ci-tsan  clang, debug, ThreadSanitizer, -Dwerror=true: the tests that run threads
 #
-# Runs every meson test suite except 'live' (benchmarks are built, not run) in both build
-# trees with ASan/UBSan findings made fatal, and ends with exactly one line
-# "N passed, M failed" summed over both trees (a test that times out or errors counts as
-# failed, a skipped test as neither, a build that fails as one failure). The exit status is
-# non-zero when M > 0. Needs Debian/Ubuntu packages (DEPS below); installs missing ones
-# with apt-get (install_deps of contrib/deps.sh, through sudo when not root). Run from
-# anywhere; everything it reads is in the source tree.
+# Runs every meson test suite except 'live' (benchmarks are built, not run) with sanitizer
+# findings made fatal, and ends with exactly one line "N passed, M failed" summed over the
+# trees (a test that times out or errors counts as failed, a skipped test as neither, a
+# build that fails as one failure). The exit status is non-zero when M > 0. Needs
+# Debian/Ubuntu packages (DEPS below); installs missing ones with apt-get (install_deps of
+# contrib/deps.sh, through sudo when not root). Run from anywhere; everything it reads is in
+# the source tree.
 #
-# Environment: MESON_EXTRA  extra `meson setup` options for both trees (word-split)
+# Environment: MESON_EXTRA  extra `meson setup` options for every tree (word-split)
 #              JOBS         parallel test processes (default: meson's choice)
 set -euo pipefail
 
@@ -61,6 +63,8 @@ PY
 
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+ONLY=() # test names for the next tree (empty: every suite but 'live')
 
 total_pass=0
 total_fail=0
@@ -80,7 +84,7 @@ run_tree() {
     rm -f "$dir/meson-logs/testlog.json"
     [ -n "${JOBS:-}" ] && jobs=(--num-processes "$JOBS")
     meson test -C "$dir" --no-rebuild --no-suite live --print-errorlogs \
-        --timeout-multiplier "$mult" "${jobs[@]}" || true
+        --timeout-multiplier "$mult" "${jobs[@]}" "${ONLY[@]}" || true
     read -r p f < <(count "$dir")
     log "$dir: $p passed, $f failed"
     total_pass=$((total_pass + p))
@@ -92,6 +96,12 @@ install_deps "${RUN_DEPS[@]}" "${DEPS[@]}"
 run_tree build-ci gcc 1 -Dbuildtype=debugoptimized -Dwerror=true -Dtests=true
 run_tree build-ci-asan clang 10 -Dbuildtype=debug -Dwerror=true -Dtests=true \
     -Db_sanitize=address,undefined -Db_lundef=false
+# ThreadSanitizer on the tests that run the threads: the input reader, the output writer,
+# the resolver on the loop beside them, the public scanner and the stress mix.
+ONLY=(cli robust names test_resolver test_scanner stress)
+run_tree build-ci-tsan clang 10 -Dbuildtype=debug -Dwerror=true -Dtests=true \
+    -Db_sanitize=thread -Db_lundef=false
+ONLY=()
 log "done in $(($(date +%s) - start)) s"
 
 echo "$total_pass passed, $total_fail failed"

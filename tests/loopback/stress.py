@@ -342,7 +342,8 @@ def supports(path, option):
 def harness_sanitized(path):
     if path not in _SAN:
         with open(path, "rb") as f:
-            _SAN[path] = b"__asan_init" in f.read()
+            data = f.read()
+        _SAN[path] = b"__asan_init" in data or b"__tsan_init" in data
     return _SAN[path]
 
 
