@@ -228,20 +228,21 @@ static void print_progress(app_t *app, int final)
     if (final) {
         if (app->progress_on)
             fputs("\r\033[K", stderr);
-        fprintf(
-            stderr,
-            "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
-            "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
-            "seed %llu, %llu blocklisted; %llu probes confirmed alone\n",
-            (unsigned long long)app->rows, secs, rate,
-            (unsigned long long)st->by_status[JARM__T_OK],
-            (unsigned long long)st->by_status[JARM__T_TIMEOUT],
-            (unsigned long long)st->by_status[JARM__T_REFUSED],
-            (unsigned long long)st->by_status[JARM__T_NO_TLS],
-            (unsigned long long)st->by_status[JARM__T_REJECTED],
-            (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] + st->by_status[JARM__T_ERROR]),
-            (unsigned long long)app->bad_rows, (unsigned long long)app->seed,
-            (unsigned long long)app->ranges_blocked, (unsigned long long)st->probes_retried);
+        fprintf(stderr,
+                "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
+                "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
+                "seed %llu, %llu blocklisted; %llu probes confirmed alone\n",
+                (unsigned long long)app->rows, secs, rate,
+                (unsigned long long)st->by_status[JARM__T_OK],
+                (unsigned long long)st->by_status[JARM__T_TIMEOUT],
+                (unsigned long long)st->by_status[JARM__T_REFUSED],
+                (unsigned long long)st->by_status[JARM__T_NO_TLS],
+                (unsigned long long)st->by_status[JARM__T_REJECTED],
+                (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] +
+                                     st->by_status[JARM__T_ERROR] +
+                                     st->by_status[JARM__T_PROXY_ERROR]),
+                (unsigned long long)app->bad_rows, (unsigned long long)app->seed,
+                (unsigned long long)app->ranges_blocked, (unsigned long long)st->probes_retried);
         if (app->baseline_on)
             fprintf(stderr, "jarmsweep: baseline: %llu same, %llu changed, %llu new\n",
                     (unsigned long long)app->baseline_count[JARM__BASELINE_SAME],

@@ -16,6 +16,7 @@
    `timeout`, which blame the target).
 """
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -172,6 +173,14 @@ def proxies(tap, args):
             tap.ok(all(p.get("status") in ("proxy_error", "skipped")
                        for p in row.get("probes", [])),
                    f"{desc}: no probe blames the target")
+        # The summary counts every row once: proxy_error rows are among "other".
+        r = harness.run(args.jarmsweep, ["-t", 1, "--proxy", f"socks5://127.0.0.1:{dead}",
+                                         target, "127.0.0.2:443", "127.0.0.3:443"], timeout=30)
+        m = re.search(r"jarmsweep: (\d+) rows in .*?: (\d+) ok, (\d+) timeout, (\d+) refused, "
+                      r"(\d+) no_tls, (\d+) rejected, (\d+) other, (\d+) unscanned", r.err_text)
+        n = [int(x) for x in m.groups()] if m else []
+        tap.ok(len(r.rows) == 3 and n and n[0] == 3 and sum(n[1:]) == 3 and n[6] == 3,
+               "the summary counts proxy_error rows (as other)", r.describe())
     finally:
         for fp, _, _ in cases:
             if fp:
