@@ -216,6 +216,43 @@ class Run:
 TIME_BIN = shutil.which("time", path="/usr/bin:/bin")
 
 
+
+def stop(proc):
+    """Terminate a process this test started, and reap it (kill after 5 s)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def dns_qname(name):
+    """name in DNS wire format."""
+    return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+
+
+def wait_dns(proc, port, name, seconds=10):
+    """Wait until the DNS server proc on 127.0.0.1:port answers an A query for name;
+    kill it and raise when it exits or stays silent."""
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + dns_qname(name) + b"\0\1\0\1"
+    deadline = time.monotonic() + seconds
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError("the DNS server exited")
+            try:
+                s.sendto(query, ("127.0.0.1", port))
+                s.recvfrom(512)
+                return
+            except OSError:
+                time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError("the DNS server did not answer")
+
 def run(jarmsweep, args, *, timeout=60, stdin=None, measure_rss=False):
     """Run jarmsweep with args; stdin is bytes or None (= /dev/null)."""
     cmd = [jarmsweep] + [str(a) for a in args]

@@ -107,15 +107,6 @@ def wait_port(port, proc, what):
     raise RuntimeError(f"{what} did not start")
 
 
-def stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
 
 class Limiter:
     """An iptables connlimit rule in the servers' INPUT chain for one destination port:
@@ -193,7 +184,7 @@ def connlimit_s_server(tap, args, tmp):
                            r, want, 3)
                 tap.eq(seq, want, f"s_server, connlimit {limit} {action}: sequential agrees")
     finally:
-        stop(server)
+        harness.stop(server)
         sh(*srv("iptables", "-F", "INPUT"))
 
 
@@ -244,7 +235,7 @@ def haproxy(tap, args, tmp):
             check_rows(tap, f"haproxy stick table, {how} above 2: 3 targets, each the "
                        f"sequential fingerprint ({retried} probes confirmed)", r, want, 3)
     finally:
-        stop(server)
+        harness.stop(server)
 
 
 def tls13_reset(tap, args, tmp, cap):
@@ -274,22 +265,8 @@ def start_dnsmasq(tmp, addr):
                              "--bind-interfaces", f"--pid-file={tmp}/dnsmasq.pid",
                              "--log-facility=-", "--cache-size=10000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    query = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
-             b"\x02n0\x05limit\x04test\x00\x00\x01\x00\x01")
-    deadline = time.monotonic() + 10
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.2)
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError("dnsmasq exited")
-            try:
-                s.sendto(query, ("127.0.0.1", port))
-                s.recvfrom(512)
-                return proc, port
-            except OSError:
-                time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("dnsmasq did not answer")
+    harness.wait_dns(proc, port, "n0.limit.test")
+    return proc, port
 
 
 def many_on_one(tap, args, tmp, cap):
@@ -326,7 +303,7 @@ def many_on_one(tap, args, tmp, cap):
                        f"... the server never had more than {PER_IP} connections open",
                        resp.snapshot())
             finally:
-                stop(dns)
+                harness.stop(dns)
         else:
             tap.skip("500 names on one address", "dnsmasq is not installed")
 

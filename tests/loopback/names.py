@@ -20,7 +20,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 import harness
 
@@ -41,33 +40,9 @@ def start_dnsmasq(tmp, hosts_lines):
                              "--local=/jarmsweep.test/", f"--pid-file={tmp}/dnsmasq.pid",
                              "--log-facility=-", "--cache-size=10000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # Ready when the port answers a query for a known name.
-    deadline = time.monotonic() + 10
-    query = (b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
-             b"\x02n0\x09jarmsweep\x04test\x00\x00\x01\x00\x01")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.2)
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError("dnsmasq exited")
-            try:
-                s.sendto(query, ("127.0.0.1", port))
-                s.recvfrom(512)
-                return proc, port
-            except OSError:
-                time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("dnsmasq did not answer")
+    harness.wait_dns(proc, port, "n0.jarmsweep.test")
+    return proc, port
 
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def addr(i):
@@ -158,7 +133,7 @@ def main():
                    "a name on two lines with two ports: four right rows", r.describe())
         finally:
             resp.stop()
-            stop(dns)
+            harness.stop(dns)
 
         # 4: a DNS server that never answers.
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:

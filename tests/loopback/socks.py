@@ -36,14 +36,6 @@ def start_microsocks(port, *extra):
     raise RuntimeError("microsocks did not start")
 
 
-def stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
 
 def main():
     args = harness.parse_args()
@@ -126,8 +118,8 @@ def main():
             stop_closer.set()
             th.join()
             closer.close()
-            stop(ms_open)
-            stop(ms_auth)
+            harness.stop(ms_open)
+            harness.stop(ms_auth)
             resp.stop()
     return tap.done()
 
