@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The certificate reader (src/cert.c) and its X.509 summary against the openssl command.
+"""The certificate reader (src/core/cert.c) and its X.509 summary against the openssl command.
 
 Usage: cert.py CERTTOOL   (tests/helpers/certtool; prints TAP)
 

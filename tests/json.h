@@ -1,5 +1,5 @@
 /*
- * json.h - the test suites' names for the JSON reader of src/jsonread.h, and the vector
+ * json.h - the test suites' names for the JSON reader of src/core/jsonread.h, and the vector
  * helpers: they locate the golden-vector directory (the first command-line argument, else the
  * JARM_VECTORS_DIR environment variable) and decode hex strings.
  */

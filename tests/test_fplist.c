@@ -1,5 +1,5 @@
 /*
- * test_fplist.c - fingerprint lists (src/fplist.c) and baselines (src/baseline.c).
+ * test_fplist.c - fingerprint lists (src/interpret/fplist.c) and baselines (src/interpret/baseline.c).
  *
  * Argument: the directory of the bundled lists (contrib/fingerprints), whose files must
  * parse and hold the entries the README there promises. Without it those cases are skipped.

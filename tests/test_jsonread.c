@@ -1,5 +1,5 @@
 /*
- * test_jsonread.c - the JSON reader (src/jsonread.c): values, escapes, errors, the nesting
+ * test_jsonread.c - the JSON reader (src/core/jsonread.c): values, escapes, errors, the nesting
  * limit (suite 'unit').
  */
 #include <stdlib.h>

@@ -96,7 +96,7 @@ def _source_root():
     except OSError:
         return None
     if re.search(r"project\(\s*'jarmsweep'", head) and os.path.isfile(
-            os.path.join(root, "src", "api.c")):
+            os.path.join(root, "src", "engine", "api.c")):
         return root
     return None
 

@@ -93,7 +93,7 @@ _CODE_SUITES = sorted(
 
 def fuzzy(raw):
     """The fuzzy hash of a raw string, as jarm(7) states it (an independent check of the
-    C code: written from the page, not from src/fphash.c)."""
+    C code: written from the page, not from src/core/fphash.c)."""
     import hashlib
     if raw == ",".join(["|||"] * 10):
         return "0" * 62

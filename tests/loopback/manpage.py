@@ -4,8 +4,8 @@ Documentation: every long option of the getopt table in src/cli/opts.c (`long_op
 with a regex, so options added later are checked without editing this file) and every short
 option of its getopt string appears in `jarmsweep --help` and in contrib/man/jarmsweep.1;
 every --option that --help or the man page mentions exists in the table; every subcommand
-main() dispatches, every target and probe status word of src/scan.c (and the rows feed.c
-writes itself), every DNS error word and every JSON key src/output.c writes is documented in
+main() dispatches, every target and probe status word of src/engine/scan.c (and the rows feed.c
+writes itself), every DNS error word and every JSON key src/engine/output.c writes is documented in
 the man page's matching section; the page's version is the binary's; groff renders it
 without a warning.
 
@@ -91,10 +91,10 @@ def long_opts_in(text):
 
 
 def documentation(tap, js):
-    opts_c, scan_c, output_c = read("src", "cli", "opts.c"), read("src", "scan.c"), \
-        read("src", "output.c")
+    opts_c, scan_c, output_c = read("src", "cli", "opts.c"), read("src", "engine", "scan.c"), \
+        read("src", "engine", "output.c")
     feed_c, main_c, resolver_c = read("src", "cli", "feed.c"), read("src", "cli", "main.c"), \
-        read("src", "resolver.c")
+        read("src", "engine", "resolver.c")
     man_src = read("contrib", "man", "jarmsweep.1")
     man = man_text(man_src)
     sh = sections(man_src, ".SH")
@@ -167,7 +167,7 @@ def documentation(tap, js):
     keys = sorted(set(re.findall(r'\\"([a-z_]+)\\":', output_c)))
     out_sec = sh.get("OUTPUT", "")
     tap.ok({"host", "ip", "port", "jarm", "status", "raw", "probes", "ms", "sni", "elapsed_ms",
-            "ts", "error", "input", "line"} <= set(keys), f"row keys from src/output.c: {keys}")
+            "ts", "error", "input", "line"} <= set(keys), f"row keys from src/engine/output.c: {keys}")
     for k in keys:
         tap.ok(has_word(out_sec, k), f"row field {k} is in the man page's OUTPUT")
 

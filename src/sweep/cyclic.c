@@ -1,6 +1,6 @@
 /*
  * cyclic.c - the seeded permutation of [0, n) behind a sweep's scan order (after zmap's
- * src/cyclic.c).
+ * src/sweep/cyclic.c).
  *
  * Why it is a permutation. For a prime p the nonzero residues modulo p form a cyclic group
  * of order p - 1 under multiplication: some g (a primitive root) has powers g^0, g^1, ...,
