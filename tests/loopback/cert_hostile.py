@@ -35,7 +35,7 @@ import time
 
 import certkit
 import harness
-from certkit import u24, record, frame, handshake, server_hello, certificate
+from certkit import u16, u24, record, frame, handshake, server_hello, certificate
 
 T = 3  # -t: seconds per connection
 RSS_SLACK_KIB = 8192
@@ -99,10 +99,12 @@ def cases(leaf):
 
     def trickle():
         yield SH
-        for b in endless(record(22, b"\x0b" + u24(60000)) + bytes(60000)):
-            for i in range(len(b)):
-                yield b[i:i + 1]
-                yield 0.05
+        # A record of 16384 bytes that opens a 60000-byte Certificate message, one byte
+        # every 50 ms: it never ends within the timeout.
+        yield b"\x16\x03\x03" + u16(16384) + b"\x0b" + u24(60000)
+        for b in endless(b"\x00"):
+            yield b
+            yield 0.05
 
     return {
         "lying_long_close": dict(send=lambda: gen_lying_long(body), want="truncated"),
