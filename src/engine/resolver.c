@@ -86,6 +86,7 @@
 
 #include <ares.h>
 
+#include "endpoint.h"
 #include "internal.h"
 #include "jarm.h"
 #include "resolver.h"
@@ -907,63 +908,23 @@ static void close_polls(jarm__resolver_t *r)
  * Servers
  */
 
-static int parse_port(const char *s, unsigned short *port)
+/* Parse one "IP[:PORT]" item (len bytes) into node. */
+static int parse_server(const char *s, size_t len, struct ares_addr_port_node *node)
 {
-    unsigned long v = 0;
+    jarm__endpoint_t ep;
+    char host[INET6_ADDRSTRLEN];
+    int v6;
 
-    if (*s == '\0')
-        return -1;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        v = v * 10 + (unsigned long)(*s - '0');
-        if (v > 65535)
-            return -1;
-    }
-    if (v == 0)
-        return -1;
-    *port = (unsigned short)v;
-    return 0;
-}
-
-/* Parse one "IP[:PORT]" item (NUL-terminated in buf, modified) into node. */
-static int parse_server(char *buf, struct ares_addr_port_node *node)
-{
-    char *host = buf, *port = NULL, *colon;
-    unsigned short p = 53;
-
-    if (buf[0] == '[') {
-        char *close = strchr(buf, ']');
-        if (close == NULL)
-            return -1;
-        *close = '\0';
-        host = buf + 1;
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1] != '\0')
-            return -1;
-        if (inet_pton(AF_INET6, host, &node->addr.addr6) != 1)
-            return -1;
-        node->family = AF_INET6;
-    } else if ((colon = strchr(buf, ':')) != NULL && strchr(colon + 1, ':') == NULL) {
-        *colon = '\0';
-        port = colon + 1;
-        if (inet_pton(AF_INET, host, &node->addr.addr4) != 1)
-            return -1;
-        node->family = AF_INET;
-    } else if (colon != NULL) {
-        if (inet_pton(AF_INET6, host, &node->addr.addr6) != 1)
-            return -1;
-        node->family = AF_INET6;
-    } else {
-        if (inet_pton(AF_INET, host, &node->addr.addr4) != 1)
-            return -1;
-        node->family = AF_INET;
-    }
-    if (port != NULL && parse_port(port, &p) != 0)
-        return -1;
-    node->udp_port = p;
-    node->tcp_port = p;
+    if (jarm__endpoint_parse(s, len, &ep) != 0 || ep.host_len >= sizeof(host))
+        return JARM_EINVAL;
+    memcpy(host, ep.host, ep.host_len);
+    host[ep.host_len] = '\0';
+    v6 = ep.bracketed || memchr(host, ':', ep.host_len) != NULL;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, v6 ? (void *)&node->addr.addr6
+                                                     : (void *)&node->addr.addr4) != 1)
+        return JARM_EINVAL;
+    node->family = v6 ? AF_INET6 : AF_INET;
+    node->udp_port = node->tcp_port = ep.port_text != NULL ? ep.port : 53;
     return 0;
 }
 
@@ -988,10 +949,9 @@ static int parse_servers(jarm__resolver_t *r, const char *csv, struct ares_addr_
     for (;;) {
         const char *end = strchr(s, ',');
         size_t len = end != NULL ? (size_t)(end - s) : strlen(s);
-        char buf[64];
         struct ares_addr_port_node *node;
 
-        if (len == 0 || len >= sizeof(buf)) {
+        if (len == 0 || len >= 64) {
             (void)snprintf(r->error, sizeof(r->error),
                            len == 0 ? "empty resolver address in \"%s\""
                                     : "invalid resolver address in \"%s\"",
@@ -999,15 +959,13 @@ static int parse_servers(jarm__resolver_t *r, const char *csv, struct ares_addr_
             ret = JARM_EINVAL;
             goto Exit;
         }
-        memcpy(buf, s, len);
-        buf[len] = '\0';
         if ((node = calloc(1, sizeof(*node))) == NULL) {
             ret = UV_ENOMEM;
             goto Exit;
         }
         *tail = node;
         tail = &node->next;
-        if (parse_server(buf, node) != 0) {
+        if (parse_server(s, len, node) != 0) {
             (void)snprintf(r->error, sizeof(r->error),
                            "invalid resolver \"%.*s\" (expected IP, IP:PORT or [IPv6]:PORT, "
                            "port 1-65535)",

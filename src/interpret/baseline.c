@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 
 #include "baseline.h"
+#include "endpoint.h"
 #include "jsonread.h"
 #include "util.h"
 #include "fplist.h"
@@ -299,26 +300,13 @@ static int take(jarm__baseline_t *b, const line_t *ln, const char *host, size_t 
     return 0;
 }
 
-/* A decimal port 1..65535 of n bytes; returns it or 0. */
-static unsigned port_parse(const char *s, size_t n)
-{
-    unsigned v = 0;
-    if (n == 0 || n > 5)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    return v <= 65535 ? v : 0;
-}
-
 /* `HOST[:PORT] FINGERPRINT` */
 static int parse_text(jarm__baseline_t *b, const line_t *ln, const char *s, size_t n)
 {
-    const char *tok[3], *host, *colon;
+    const char *tok[3], *host;
     size_t tl[3], nt = 0, p = 0, hl;
     unsigned port = 443;
+    jarm__endpoint_t ep;
 
     while (p < n && nt < 3) {
         while (p < n && is_blank(s[p]))
@@ -333,27 +321,21 @@ static int parse_text(jarm__baseline_t *b, const line_t *ln, const char *s, size
     }
     if (nt != 2)
         return fail(ln, "expected 'host[:port] fingerprint'", NULL);
-    host = tok[0];
-    hl = tl[0];
-    if (host[0] == '[') {
-        const char *close = memchr(host, ']', hl);
-        if (close == NULL)
-            return bad_target(ln, tok[0], tl[0]);
-        if ((size_t)(close - host) + 1 < hl) {
-            if (close[1] != ':' ||
-                (port = port_parse(close + 2, hl - (size_t)(close - host) - 2)) == 0)
-                return fail(ln, "bad port", NULL);
-            hl = (size_t)(close - host) + 1;
-        }
-    } else if ((colon = memchr(host, ':', hl)) != NULL &&
-               memchr(colon + 1, ':', hl - (size_t)(colon - host) - 1) == NULL) {
-        /* Exactly one ':': HOST:PORT. More than one is a bare IPv6 address. */
-        if ((port = port_parse(colon + 1, hl - (size_t)(colon - host) - 1)) == 0)
-            return fail(ln, "bad port", NULL);
-        hl = (size_t)(colon - host);
-    }
-    if (hl == 0)
+    switch (jarm__endpoint_parse(tok[0], tl[0], &ep) == 0 ? JARM__EP_OK : ep.bad) {
+    case JARM__EP_OK:
+        break;
+    case JARM__EP_AFTER:
+    case JARM__EP_PORT:
+        return fail(ln, "bad port", NULL);
+    case JARM__EP_NO_CLOSE:
+    case JARM__EP_NO_HOST:
         return bad_target(ln, tok[0], tl[0]);
+    }
+    /* The key form of a host keeps [IPv6] brackets (host_norm drops them). */
+    host = ep.bracketed ? ep.host - 1 : ep.host;
+    hl = ep.bracketed ? ep.host_len + 2 : ep.host_len;
+    if (ep.port_text != NULL)
+        port = ep.port;
     return take(b, ln, host, hl, port, tok[1], tl[1]);
 }
 

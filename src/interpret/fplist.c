@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fplist.h"
+#include "readfile.h"
 #include "util.h"
 
 #define NONE UINT32_MAX

@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 
 #include "blocklist.h"
+#include "readfile.h"
 #include "util.h"
 
 /* ::ffff:0:0/96, the IPv4-mapped addresses. */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "endpoint.h"
 #include "target.h"
 #include "util.h"
 
@@ -27,20 +28,6 @@ static void bad(jarm__target_spec_t *t, const char *what, const char *s, size_t 
     jarm__quote(q, sizeof(q), s, len, 32, 0);
     t->kind = JARM__TARGET_BAD;
     snprintf(t->error, sizeof(t->error), "bad %s '%s'", what, q);
-}
-
-/* A decimal port 1..65535; returns 0 on error. */
-static unsigned parse_port(const char *s, size_t len)
-{
-    unsigned v = 0;
-    if (len == 0 || len > 5)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    return v <= 65535 ? v : 0;
 }
 
 /* A host name as DNS allows it (letters, digits, '-', '_', '.'; labels of 1..63). */
@@ -75,8 +62,8 @@ static void set_host(jarm__target_spec_t *t, const char *h, size_t len)
 
 void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
 {
-    const char *h = line, *p = NULL, *sep;
-    size_t hl, pl = 0;
+    const char *h, *p, *sep;
+    size_t hl, pl;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&t->addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&t->addr;
     char tmp[JARM_HOST_MAX + 1];
@@ -96,29 +83,8 @@ void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
         bad(t, "target", line, len);
         return;
     }
-    h = line;
-    hl = len;
-    if (line[0] == '[') { /* [IPv6] or [IPv6]:port */
-        const char *close = memchr(line, ']', len);
-        if (close == NULL) {
-            bad(t, "target", line, len);
-            return;
-        }
-        h = line + 1;
-        hl = (size_t)(close - h);
-        if ((size_t)(close - line) + 1 < len) {
-            if (close[1] != ':') {
-                bad(t, "target", line, len);
-                return;
-            }
-            p = close + 2;
-            pl = len - (size_t)(p - line);
-        }
-        if (hl == 0 || hl > JARM_HOST_MAX || memchr(h, ':', hl) == NULL) {
-            bad(t, "IPv6 address", h, hl);
-            return;
-        }
-    } else if ((sep = memchr(line, ',', len)) != NULL) { /* the reference's host,port */
+    if ((sep = memchr(line, ',', len)) != NULL && line[0] != '[') { /* the reference's host,port */
+        h = line;
         hl = (size_t)(sep - line);
         p = sep + 1;
         pl = len - hl - 1;
@@ -128,21 +94,28 @@ void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
             p++;
             pl--;
         }
-    } else if ((sep = memchr(line, ':', len)) != NULL &&
-               memchr(sep + 1, ':', len - (size_t)(sep - line) - 1) == NULL) {
-        hl = (size_t)(sep - line); /* exactly one ':': host:port */
-        p = sep + 1;
-        pl = len - hl - 1;
-    }
-    /* else: a bare host, or a bare IPv6 literal (two or more ':') */
-
-    if (p != NULL) {
-        unsigned port = parse_port(p, pl);
-        if (port == 0) {
+        if (jarm__port_parse(p, pl, &t->port) != 0) {
             bad(t, "port", p, pl);
             return;
         }
-        t->port = (uint16_t)port;
+    } else {
+        jarm__endpoint_t ep;
+        (void)jarm__endpoint_parse(line, len, &ep); /* ep.bad says what failed */
+        if (ep.bad == JARM__EP_NO_CLOSE || ep.bad == JARM__EP_AFTER) {
+            bad(t, "target", line, len);
+            return;
+        }
+        h = ep.host;
+        hl = ep.host_len;
+        if (ep.bracketed && (hl == 0 || hl > JARM_HOST_MAX || memchr(h, ':', hl) == NULL)) {
+            bad(t, "IPv6 address", h, hl);
+            return;
+        }
+        if (ep.bad == JARM__EP_PORT) {
+            bad(t, "port", ep.port_text, ep.port_len);
+            return;
+        }
+        t->port = ep.port;
     }
     if (hl == 0) {
         t->kind = JARM__TARGET_BAD;
@@ -187,15 +160,16 @@ int jarm__ports_parse(const char *s, uint16_t *ports, size_t cap, char *err, siz
     while (*p) {
         const char *comma = strchr(p, ','), *dash;
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        unsigned lo, hi;
+        uint16_t lo, hi;
         char q[40];
 
         dash = memchr(p, '-', len);
+        lo = hi = 0;
         if (dash) {
-            lo = parse_port(p, (size_t)(dash - p));
-            hi = parse_port(dash + 1, len - (size_t)(dash - p) - 1);
-        } else {
-            lo = hi = parse_port(p, len);
+            (void)jarm__port_parse(p, (size_t)(dash - p), &lo);
+            (void)jarm__port_parse(dash + 1, len - (size_t)(dash - p) - 1, &hi);
+        } else if (jarm__port_parse(p, len, &lo) == 0) {
+            hi = lo;
         }
         if (lo == 0 || hi == 0 || hi < lo) {
             jarm__quote(q, sizeof(q), p, len, 32, 0);
