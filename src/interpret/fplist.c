@@ -48,14 +48,10 @@ static char lower(char c)
     return c;
 }
 
+/* Lists may spell fingerprints in upper case. */
 static int hexval(char c)
 {
-    c = lower(c);
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    return jarm__hex_digit(c, 1);
 }
 
 size_t jarm__fplist_valid(const char *s, size_t len, unsigned flags)
