@@ -465,7 +465,7 @@ static void test_baseline_text(void)
                  "long.example 07d07d14d16d21d21d00042d43d000000aa99ce74e2c6d013c745aa52b5cc042d",
                  err);
     ok(n == 8, "text: 8 rows (%lld) %s", (long long)n, err);
-    ok(b.keys == 8 && b.rows == 8 && b.skipped == 0, "text: 8 keys");
+    ok(b.tab.keys == 8 && b.rows == 8 && b.skipped == 0, "text: 8 keys");
     ok(strcmp(verdict(&b, "example.com", 443, FP_OSSL), "same") == 0, "text: same");
     ok(strcmp(verdict(&b, "example.com", 443, FP_SIB), "changed " FP_OSSL) == 0,
        "text: changed, with the old fingerprint");
@@ -500,7 +500,7 @@ static void test_baseline_text(void)
     ok(bl_parse(&b, "e1", "ok.example " FP_OSSL "\nbad.example 07d\n", err) == -1 &&
            strcmp(err, "e1:2: bad fingerprint '07d'") == 0,
        "text errors: bad fingerprint: %s", err);
-    ok(strcmp(verdict(&b, "ok.example", 443, FP_OSSL), "new") == 0 && b.keys == 8 && b.rows == 8,
+    ok(strcmp(verdict(&b, "ok.example", 443, FP_OSSL), "new") == 0 && b.tab.keys == 8 && b.rows == 8,
        "text errors: the file's good rows are not kept");
     ok(bl_parse(&b, "e2", "host:0 " FP_OSSL, err) == -1 && strcmp(err, "e2:1: bad port") == 0,
        "text errors: port 0: %s", err);
@@ -520,7 +520,7 @@ static void test_baseline_text(void)
        "text errors: one column: %s", err);
     ok(bl_parse(&b, "e8", "[::1]x " FP_OSSL, err) == -1 && strcmp(err, "e8:1: bad port") == 0,
        "text errors: junk after ]: %s", err);
-    ok(b.keys == 8 && b.rows == 8 && b.n == 8, "text errors: nothing of the bad files kept");
+    ok(b.tab.keys == 8 && b.rows == 8 && b.n == 8, "text errors: nothing of the bad files kept");
     ok(strcmp(verdict(&b, "example.com", 443, FP_OSSL), "same") == 0,
        "text errors: earlier rows still found");
     jarm__baseline_free(&b);
@@ -575,7 +575,7 @@ static void test_baseline_ndjson(void)
     n = jarm__baseline_parse(&b, "scan.ndjson", ndjson, strlen(ndjson) - 3, err, sizeof(err));
     ok(n == 10, "ndjson: 10 rows taken (%lld) %s", (long long)n, err);
     ok(b.skipped == 3, "ndjson: bad_target, dns_error and an unresolved reference row skipped");
-    ok(b.keys == 8 && b.n == 9, "ndjson: 8 keys, 9 distinct fingerprints (%zu %zu)", b.keys, b.n);
+    ok(b.tab.keys == 8 && b.n == 9, "ndjson: 8 keys, 9 distinct fingerprints (%zu %zu)", b.tab.keys, b.n);
     ok(strcmp(verdict(&b, "127.0.0.1", 4433, FP_OSSL), "same") == 0, "ndjson: a jarmsweep row");
     ok(strcmp(verdict(&b, "::1", 4434, FP_OSSL), "changed " ZEROS) == 0,
        "ndjson: a refused row is kept (zeros)");
@@ -638,7 +638,7 @@ static void test_baseline_ndjson(void)
             ok(n == -1 && strcmp(err, want) == 0, "ndjson errors: %s -> %s", bad[i].row, err);
         }
     }
-    ok(b.n == 0 && b.keys == 0 && b.rows == 0 && b.alen == 0,
+    ok(b.n == 0 && b.tab.keys == 0 && b.rows == 0 && b.alen == 0,
        "ndjson errors: nothing kept of any bad file");
     jarm__baseline_free(&b);
 }
@@ -695,14 +695,14 @@ static void test_baseline_files(void)
         int t = f != NULL && ftruncate(fileno(f), (off_t)(strlen(ndjson) - 3)) == 0;
         if (f != NULL)
             (void)fclose(f);
-        ok(t && jarm__baseline_load(&b, path, err, sizeof(err)) == 10 && b.keys == 8,
+        ok(t && jarm__baseline_load(&b, path, err, sizeof(err)) == 10 && b.tab.keys == 8,
            "files: load = parse (%s)", err);
     }
     path = write_file("bad.txt", "x.example " FP_OSSL "\r\n\r\ny.example nope\r\n");
     ok(jarm__baseline_load(&b, path, err, sizeof(err)) == -1 && strstr(err, "bad.txt:3: bad "
                                                                             "fingerprint 'nope'"),
        "files: FILE:LINE from load, CR LF: %s", err);
-    ok(b.keys == 8 && strcmp(verdict(&b, "x.example", 443, FP_OSSL), "new") == 0,
+    ok(b.tab.keys == 8 && strcmp(verdict(&b, "x.example", 443, FP_OSSL), "new") == 0,
        "files: a failed load keeps nothing of its file");
     ok(strcmp(verdict(&b, "127.0.0.1", 4433, FP_OSSL), "same") == 0,
        "files: the first file is intact after a rollback");
@@ -718,7 +718,7 @@ static void test_baseline_files(void)
         o += (size_t)sprintf(big + o, "h%d.example:%d %s\n", i, 1 + i % 65535,
                              i % 3 ? FP_OSSL : FP_SIB);
     jarm__baseline_init(&b);
-    ok(jarm__baseline_parse(&b, "big", big, o, err, sizeof(err)) == N && b.keys == N,
+    ok(jarm__baseline_parse(&b, "big", big, o, err, sizeof(err)) == N && b.tab.keys == N,
        "files: %d rows", N);
     for (int i = 0; i < N; i++) {
         char h[32];
@@ -730,7 +730,7 @@ static void test_baseline_files(void)
     }
     ok(misses == 0, "files: every key found (%d misses)", misses);
     /* A failing second file after a big one rolls back without losing anything. */
-    ok(bl_parse(&b, "tail", "new.example " FP_OSSL "\nbroken\n", err) == -1 && b.keys == N &&
+    ok(bl_parse(&b, "tail", "new.example " FP_OSSL "\nbroken\n", err) == -1 && b.tab.keys == N &&
            jarm__baseline_check(&b, "h7.example", 10, 8, FP_OSSL, 62, NULL) == JARM__BASELINE_SAME,
        "files: rollback after growth");
     jarm__baseline_free(&b);

@@ -32,7 +32,7 @@
 #include "util.h"
 #include "fplist.h"
 
-#define NONE UINT32_MAX
+#define NONE JARM__HTAB_NONE
 
 /* The longest fingerprint kept: 62 + 3k characters (ALPN holding ',', jarm(7)) fit in this. */
 #define FP_MAX 255
@@ -49,7 +49,7 @@ void jarm__baseline_free(jarm__baseline_t *b)
 {
     free(b->v);
     free(b->arena);
-    free(b->tab);
+    jarm__htab_free(&b->tab);
     jarm__baseline_init(b);
 }
 
@@ -111,74 +111,50 @@ static size_t host_norm(const char *h, size_t n, char *out)
     return n;
 }
 
-static uint64_t key_hash(const char *h, size_t n, unsigned port)
+/* A key: a normalised host and a port. */
+typedef struct blkey_s {
+    const char *host;
+    size_t len;
+    unsigned port;
+} blkey_t;
+
+static int rec_eq(const void *ctx, uint32_t idx, const void *key, size_t klen)
 {
-    uint64_t x = 0xcbf29ce484222325u ^ port;
-    for (size_t i = 0; i < n; i++)
-        x = (x ^ (unsigned char)h[i]) * 0x100000001b3u;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdu;
-    x ^= x >> 33;
-    return x;
+    const jarm__baseline_t *b = ctx;
+    const jarm__blrec_t *r = &b->v[idx];
+    const blkey_t *k = key;
+    (void)klen;
+    return r->port == k->port && r->host_len == k->len &&
+           memcmp(b->arena + r->host, k->host, k->len) == 0;
 }
 
-/* The slot of key (host, port) with hash h, or the empty slot where it would go. */
-static jarm__blslot_t *slot_find(const jarm__baseline_t *b, uint64_t h, const char *host, size_t hl,
-                                 unsigned port)
+/* The slot of key k (hash *h, computed here), or the empty slot where it would go. */
+static jarm__htslot_t *slot_find(const jarm__baseline_t *b, const blkey_t *k, uint64_t *h)
 {
-    for (size_t i = (size_t)h & b->mask;; i = (i + 1) & b->mask) {
-        jarm__blslot_t *s = &b->tab[i];
-        const jarm__blrec_t *r;
-        if (s->head == NONE)
-            return s;
-        r = &b->v[s->head];
-        if (s->hash == h && r->port == port && r->host_len == hl &&
-            memcmp(b->arena + r->host, host, hl) == 0)
-            return s;
-    }
+    *h = jarm__hash_bytes(k->host, k->len, k->port);
+    return jarm__htab_find(&b->tab, *h, rec_eq, b, k, sizeof(*k));
 }
 
 /* Link record i into the table (its key's chain, or a new slot). */
 static void link_rec(jarm__baseline_t *b, uint32_t i)
 {
     jarm__blrec_t *r = &b->v[i];
-    const char *host = b->arena + r->host;
-    uint64_t h = key_hash(host, r->host_len, r->port);
-    jarm__blslot_t *s = slot_find(b, h, host, r->host_len, r->port);
+    blkey_t k = {b->arena + r->host, r->host_len, r->port};
+    uint64_t h;
+    jarm__htslot_t *s = slot_find(b, &k, &h);
+    uint32_t prev = jarm__htab_append(&b->tab, s, h, i);
 
     r->next = NONE;
-    if (s->head == NONE) {
-        s->hash = h;
-        s->head = i;
-        b->keys++;
-    } else {
-        b->v[s->tail].next = i;
-    }
-    s->tail = i;
+    if (prev != NONE)
+        b->v[prev].next = i;
 }
 
 /* Empty the table and link every record into it again, in order. */
 static void relink(jarm__baseline_t *b)
 {
-    for (size_t i = 0; i <= b->mask; i++)
-        b->tab[i].head = b->tab[i].tail = NONE;
-    b->keys = 0;
+    jarm__htab_clear(&b->tab);
     for (size_t i = 0; i < b->n; i++)
         link_rec(b, (uint32_t)i);
-}
-
-/* Replace the table by one of size slots (a power of two). Returns 0 or -1. */
-static int rebuild(jarm__baseline_t *b, size_t size)
-{
-    jarm__blslot_t *t = malloc(size * sizeof(*t));
-
-    if (t == NULL)
-        return -1;
-    free(b->tab);
-    b->tab = t;
-    b->mask = size - 1;
-    relink(b);
-    return 0;
 }
 
 /* Copy s (n bytes) and a NUL into the arena; returns its offset or SIZE_MAX. */
@@ -208,16 +184,18 @@ static size_t arena_put(jarm__baseline_t *b, const char *s, size_t n)
 static int add_row(jarm__baseline_t *b, const char *host, size_t hl, unsigned port, const char *fp,
                    size_t fl)
 {
-    uint64_t h = key_hash(host, hl, port);
-    jarm__blslot_t *s;
+    blkey_t k = {host, hl, port};
+    uint64_t h;
+    jarm__htslot_t *s;
     jarm__blrec_t *r;
     size_t ho, fo;
 
-    if (b->tab == NULL || 2 * (b->keys + 1) > b->mask + 1) {
-        if (rebuild(b, b->tab == NULL ? 1024 : 2 * (b->mask + 1)) != 0)
+    if (b->tab.slot == NULL || 2 * (b->tab.keys + 1) > b->tab.mask + 1) {
+        if (jarm__htab_reset(&b->tab, b->tab.slot == NULL ? 1024 : 2 * (b->tab.mask + 1)) != 0)
             return -1;
+        relink(b);
     }
-    s = slot_find(b, h, host, hl, port);
+    s = slot_find(b, &k, &h);
     if (s->head != NONE) {
         for (uint32_t i = s->head; i != NONE; i = b->v[i].next)
             if (b->v[i].fp_len == fl && memcmp(b->arena + b->v[i].fp, fp, fl) == 0)
@@ -488,8 +466,7 @@ static void rollback(jarm__baseline_t *b, const mark_t *m)
     b->alen = m->alen;
     b->rows = m->rows;
     b->skipped = m->skipped;
-    if (b->tab != NULL)
-        relink(b);
+    relink(b);
 }
 
 /* Count one parsed line; returns 0 or -1. */
@@ -565,23 +542,24 @@ Exit:
 }
 
 /* The slot of (host, port) with the host not yet normalised, or NULL. */
-static const jarm__blslot_t *find(const jarm__baseline_t *b, const char *host, size_t hl,
+static const jarm__htslot_t *find(const jarm__baseline_t *b, const char *host, size_t hl,
                                   unsigned port)
 {
     char nh[JARM__BASELINE_HOST_MAX + 1];
-    size_t nl;
-    const jarm__blslot_t *s;
+    blkey_t k = {nh, 0, port};
+    uint64_t h;
+    const jarm__htslot_t *s;
 
-    if (b->tab == NULL || (nl = host_norm(host, hl, nh)) == 0)
+    if (b->tab.slot == NULL || (k.len = host_norm(host, hl, nh)) == 0)
         return NULL;
-    s = slot_find(b, key_hash(nh, nl, port), nh, nl, port);
+    s = slot_find(b, &k, &h);
     return s->head == NONE ? NULL : s;
 }
 
 const char *jarm__baseline_lookup(const jarm__baseline_t *b, const char *host, size_t host_len,
                                   unsigned port)
 {
-    const jarm__blslot_t *s = find(b, host, host_len, port);
+    const jarm__htslot_t *s = find(b, host, host_len, port);
     return s == NULL ? NULL : b->arena + b->v[s->tail].fp;
 }
 
@@ -589,7 +567,7 @@ jarm__baseline_verdict_t jarm__baseline_check(const jarm__baseline_t *b, const c
                                               size_t host_len, unsigned port, const char *fp,
                                               size_t fp_len, const char **old)
 {
-    const jarm__blslot_t *s = find(b, host, host_len, port);
+    const jarm__htslot_t *s = find(b, host, host_len, port);
 
     if (old != NULL)
         *old = NULL;

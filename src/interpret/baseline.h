@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "htab.h"
+
 /* Longest host accepted in a baseline row (names have at most 253 characters). */
 #define JARM__BASELINE_HOST_MAX 1024
 
@@ -56,18 +58,12 @@ typedef struct jarm__blrec_s {
     uint16_t fp_len;
 } jarm__blrec_t;
 
-typedef struct jarm__blslot_s {
-    uint64_t hash;
-    uint32_t head, tail; /* first and last record of the key; UINT32_MAX: empty slot */
-} jarm__blslot_t;
-
 typedef struct jarm__baseline_s {
     jarm__blrec_t *v; /* records in the order they were first seen; owned */
     size_t n, cap;
     char *arena; /* hosts and fingerprints, each NUL-terminated; owned */
     size_t alen, acap;
-    jarm__blslot_t *tab; /* open addressing on (host, port); owned */
-    size_t mask, keys;   /* table size - 1; number of distinct keys */
+    jarm__htab_t tab; /* by (host, port); tab.keys: the number of distinct keys; owned */
     uint64_t rows;       /* rows read, duplicates included */
     uint64_t skipped;    /* rows skipped: bad_target, dns_error, unresolved CSV rows */
 } jarm__baseline_t;

@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "htab.h"
+
 /* Lengths of a whole fingerprint and of its cipher/version half. */
 #define JARM__FPLIST_FULL 62
 #define JARM__FPLIST_HALF 30
@@ -52,19 +54,12 @@ typedef struct jarm__fpentry_s {
     uint32_t next_half;             /* next entry with the same first 30, or UINT32_MAX */
 } jarm__fpentry_t;
 
-/* A hash table slot: the first and last entry of one key's chain (UINT32_MAX: empty). */
-typedef struct jarm__fpslot_s {
-    uint64_t hash;
-    uint32_t head, tail;
-} jarm__fpslot_t;
-
 typedef struct jarm__fplist_s {
     jarm__fpentry_t *v; /* entries in load order; owned */
     size_t n, cap;
     char **bufs; /* file texts and names the entries point into; owned */
     size_t nbufs;
-    jarm__fpslot_t *full, *half; /* open addressing, power-of-two sizes; owned */
-    size_t full_mask, half_mask; /* table size - 1 (tables are NULL while empty) */
+    jarm__htab_t full, half; /* by the whole fingerprint and by its half; owned */
 } jarm__fplist_t;
 
 /* An empty list. Never fails; release with jarm__fplist_free. */

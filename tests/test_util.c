@@ -1,10 +1,12 @@
 /*
- * test_endpoint.c - the shared utilities: the port parser, the endpoint grammar, proxy URLs,
- * hex digits (suite 'unit').
+ * test_util.c - the shared utilities: the port parser, the endpoint grammar, proxy URLs, hex
+ * digits, the hash table (suite 'unit').
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "endpoint.h"
+#include "htab.h"
 #include "jarm.h"
 #include "tap.h"
 #include "util.h"
@@ -224,11 +226,77 @@ static void test_hex(void)
     ok(out[0] == '\0', "hex encode of nothing");
 }
 
+/* Records for the hash table test: keys "k0".."kN" with duplicates chained. */
+#define NREC 3000
+static char rec_key[NREC][8];
+static uint32_t rec_next[NREC];
+
+static int rec_eq(const void *ctx, uint32_t idx, const void *key, size_t klen)
+{
+    (void)ctx;
+    return strlen(rec_key[idx]) == klen && memcmp(rec_key[idx], key, klen) == 0;
+}
+
+static void test_htab(void)
+{
+    jarm__htab_t t;
+    jarm__htslot_t *s;
+    uint64_t h;
+    size_t distinct = NREC / 3, bad = 0;
+
+    jarm__htab_init(&t);
+    ok(t.slot == NULL && t.keys == 0, "empty table without slots");
+    ok(jarm__htab_reset(&t, 5) == 0 && t.mask == 15 && t.keys == 0, "at least 16 slots");
+    ok(jarm__htab_reset(&t, 2 * distinct) == 0 && t.mask + 1 >= 2 * distinct &&
+           ((t.mask + 1) & t.mask) == 0,
+       "a power of two of at least 2000 slots (%zu)", t.mask + 1);
+    /* Each key three times: records i, i + distinct, i + 2 * distinct. */
+    for (uint32_t i = 0; i < NREC; i++) {
+        uint32_t prev;
+        snprintf(rec_key[i], sizeof(rec_key[i]), "k%u", (unsigned)(i % distinct));
+        rec_next[i] = JARM__HTAB_NONE;
+        h = jarm__hash_bytes(rec_key[i], strlen(rec_key[i]), 7);
+        s = jarm__htab_find(&t, h, rec_eq, NULL, rec_key[i], strlen(rec_key[i]));
+        prev = jarm__htab_append(&t, s, h, i);
+        if ((prev == JARM__HTAB_NONE) != (i < distinct))
+            bad++;
+        if (prev != JARM__HTAB_NONE)
+            rec_next[prev] = i;
+    }
+    ok(bad == 0 && t.keys == distinct, "one slot per distinct key (%zu, %zu misplaced)", t.keys,
+       bad);
+    bad = 0;
+    for (uint32_t i = 0; i < distinct; i++) {
+        uint32_t n = 0, want = i;
+        h = jarm__hash_bytes(rec_key[i], strlen(rec_key[i]), 7);
+        s = jarm__htab_find(&t, h, rec_eq, NULL, rec_key[i], strlen(rec_key[i]));
+        for (uint32_t j = s->head; j != JARM__HTAB_NONE; j = rec_next[j], want += distinct, n++)
+            bad += j != want;
+        bad += n != 3 || s->tail != i + 2 * distinct;
+    }
+    ok(bad == 0, "every key's chain in insertion order, head to tail (%zu wrong)", bad);
+    h = jarm__hash_bytes("absent", 6, 7);
+    s = jarm__htab_find(&t, h, rec_eq, NULL, "absent", 6);
+    ok(s->head == JARM__HTAB_NONE, "a missing key finds an empty slot");
+    ok(jarm__hash_bytes("abc", 3, 1) != jarm__hash_bytes("abc", 3, 2) &&
+           jarm__hash_bytes("abc", 3, 1) == jarm__hash_bytes("abc", 3, 1) &&
+           jarm__hash_bytes("abcdefghij", 10, 0) != jarm__hash_bytes("abcdefghik", 10, 0) &&
+           jarm__hash_bytes("", 0, 0) != jarm__hash_bytes("\0", 1, 0),
+       "the hash depends on seed, bytes and length, and only on them");
+    jarm__htab_clear(&t);
+    s = jarm__htab_find(&t, jarm__hash_bytes("k1", 2, 7), rec_eq, NULL, "k1", 2);
+    ok(t.keys == 0 && s->head == JARM__HTAB_NONE, "cleared: keys gone, size kept (%zu)",
+       t.mask + 1);
+    jarm__htab_free(&t);
+    ok(t.slot == NULL && t.mask == 0 && t.keys == 0, "freed");
+}
+
 int main(void)
 {
     test_ports();
     test_endpoints();
     test_proxy_urls();
     test_hex();
+    test_htab();
     return done_testing();
 }
