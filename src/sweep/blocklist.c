@@ -60,45 +60,11 @@ static jarm__u128_t u128_min(jarm__u128_t a, jarm__u128_t b)
     return jarm__u128_cmp(a, b) <= 0 ? a : b;
 }
 
-/* Whether an interval ending at hi and one starting at lo >= the first's start overlap or
- * touch, so that they merge into one. */
-static int touches(jarm__u128_t hi, jarm__u128_t lo)
-{
-    if (jarm__u128_cmp(lo, hi) <= 0)
-        return 1;
-    return jarm__u128_cmp(jarm__u128_add64(hi, 1), lo) == 0;
-}
-
-static int ivl_cmp(const void *a, const void *b)
-{
-    const jarm__ivl_t *x = a, *y = b;
-    return jarm__u128_cmp(x->lo, y->lo);
-}
-
-/* Sort v and merge it in place into a normal set; returns the new count. */
-static size_t normalise(jarm__ivl_t *v, size_t n)
-{
-    size_t o = 0;
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof(*v), ivl_cmp);
-    for (size_t i = 1; i < n; i++) {
-        if (touches(v[o].hi, v[i].lo)) {
-            v[o].hi = u128_max(v[o].hi, v[i].hi);
-        } else {
-            v[++o] = v[i];
-        }
-    }
-    return o + 1;
-}
-
 /* Append [lo, hi] to out (room guaranteed), merging with the last interval if they touch. */
 static void push(jarm__ivl_t *out, size_t *n, jarm__u128_t lo, jarm__u128_t hi)
 {
-    if (*n > 0 && touches(out[*n - 1].hi, lo)) {
-        out[*n - 1].hi = u128_max(out[*n - 1].hi, hi);
+    if (*n > 0 && jarm__u128_absorb(&out[*n - 1].hi, lo, hi))
         return;
-    }
     out[*n].lo = lo;
     out[*n].hi = hi;
     (*n)++;
@@ -197,26 +163,32 @@ void jarm__blocklist_free(jarm__blocklist_t *bl)
 
 int jarm__blocklist_paint(jarm__blocklist_t *bl, const jarm__range_t *nets, size_t n, int allow)
 {
+    jarm__range_t *sorted;
     jarm__ivl_t *b4 = NULL, *b6, *o4 = NULL, *o6 = NULL;
-    size_t n4 = 0, n6 = 0;
+    size_t m, n4 = 0, n6;
     int64_t c4, c6;
     int ret = -1;
 
     if (n == 0)
         return 0;
+    sorted = malloc(n * sizeof(*sorted));
     b4 = malloc(n * sizeof(*b4));
-    if (b4 == NULL)
+    if (sorted == NULL || b4 == NULL) {
+        free(sorted);
+        free(b4);
         return -1;
-    /* IPv4 from the front of the buffer, IPv6 from the back. */
-    b6 = b4 + n;
-    for (size_t i = 0; i < n; i++) {
-        jarm__ivl_t *x = nets[i].family == AF_INET ? &b4[n4++] : &(--b6)[0];
-        x->lo = nets[i].first;
-        x->hi = nets[i].last;
     }
-    n6 = n - n4;
-    n4 = normalise(b4, n4);
-    n6 = normalise(b6, n6);
+    /* Normal sets: sorted, merged, the IPv4 ones first. */
+    memcpy(sorted, nets, n * sizeof(*sorted));
+    m = jarm__range_normalise(sorted, n);
+    for (size_t i = 0; i < m; i++) {
+        b4[i].lo = sorted[i].first;
+        b4[i].hi = sorted[i].last;
+        n4 += sorted[i].family == AF_INET;
+    }
+    free(sorted);
+    b6 = b4 + n4;
+    n6 = m - n4;
     /* Compute both families' new sets before changing either: a paint is all or nothing. */
     if ((c4 = paint_set(&bl->v4, b4, n4, allow, &o4)) < 0 ||
         (c6 = paint_set(&bl->v6, b6, n6, allow, &o6)) < 0)
