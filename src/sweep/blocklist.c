@@ -279,11 +279,10 @@ int64_t jarm__blocklist_load(jarm__blocklist_t *bl, const char *path, int allow,
     return ret;
 }
 
-/* Whether a is in the normal set s. */
-static int set_has(const jarm__ivlset_t *s, jarm__u128_t a)
+/* The index of the first interval of the normal set s that ends at or after a (s->n: none). */
+static size_t first_ending_from(const jarm__ivlset_t *s, jarm__u128_t a)
 {
     size_t lo = 0, hi = s->n;
-    /* Find the first interval whose hi >= a. */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (jarm__u128_cmp(s->v[mid].hi, a) < 0)
@@ -291,7 +290,14 @@ static int set_has(const jarm__ivlset_t *s, jarm__u128_t a)
         else
             hi = mid;
     }
-    return lo < s->n && jarm__u128_cmp(s->v[lo].lo, a) <= 0;
+    return lo;
+}
+
+/* Whether a is in the normal set s. */
+static int set_has(const jarm__ivlset_t *s, jarm__u128_t a)
+{
+    size_t i = first_ending_from(s, a);
+    return i < s->n && jarm__u128_cmp(s->v[i].lo, a) <= 0;
 }
 
 int jarm__blocklist_allowed(const jarm__blocklist_t *bl, int family, jarm__u128_t a)
@@ -321,16 +327,9 @@ typedef uint64_t (*part_fn)(const jarm__blocklist_t *bl, jarm__u128_t lo, jarm__
 static uint64_t set_walk(const jarm__blocklist_t *bl, const jarm__ivlset_t *s, jarm__u128_t lo,
                          jarm__u128_t hi, part_fn fn)
 {
-    size_t a = 0, b = s->n;
+    size_t a = first_ending_from(s, lo);
     uint64_t sum = 0;
 
-    while (a < b) {
-        size_t mid = a + (b - a) / 2;
-        if (jarm__u128_cmp(s->v[mid].hi, lo) < 0)
-            a = mid + 1;
-        else
-            b = mid;
-    }
     for (; a < s->n && jarm__u128_cmp(s->v[a].lo, hi) <= 0; a++) {
         jarm__u128_t x = u128_max(s->v[a].lo, lo), y = u128_min(s->v[a].hi, hi);
         sum = sat_add(sum, fn ? fn(bl, x, y) : span(x, y));
