@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 
 #include "baseline.h"
+#include "jarm.h"
 #include "endpoint.h"
 #include "jsonread.h"
 #include "util.h"
@@ -192,7 +193,7 @@ static int add_row(jarm__baseline_t *b, const char *host, size_t hl, unsigned po
 
     if (b->tab.slot == NULL || 2 * (b->tab.keys + 1) > b->tab.mask + 1) {
         if (jarm__htab_reset(&b->tab, b->tab.slot == NULL ? 1024 : 2 * (b->tab.mask + 1)) != 0)
-            return -1;
+            return -ENOMEM;
         relink(b);
     }
     s = slot_find(b, &k, &h);
@@ -204,15 +205,15 @@ static int add_row(jarm__baseline_t *b, const char *host, size_t hl, unsigned po
         ho = b->v[s->head].host;
     } else {
         if ((ho = arena_put(b, host, hl)) == SIZE_MAX)
-            return -1;
+            return -ENOMEM;
     }
     if ((fo = arena_put(b, fp, fl)) == SIZE_MAX)
-        return -1;
+        return -ENOMEM;
     if (b->n == b->cap) {
         size_t ncap = b->cap ? 2 * b->cap : 1024;
         jarm__blrec_t *nv;
         if (b->n >= NONE - 1 || (nv = realloc(b->v, ncap * sizeof(*nv))) == NULL)
-            return -1;
+            return -ENOMEM;
         b->v = nv;
         b->cap = ncap;
     }
@@ -238,12 +239,13 @@ typedef struct line_s {
     size_t errlen;
 } line_t;
 
-/* Put "NAME:LINE: WHAT" (with " 'Q'" after WHAT when q is given) into the caller's err. */
+/* Put "NAME:LINE: WHAT" (with " 'Q'" after WHAT when q is given) into the caller's err;
+ * returns JARM_EINVAL. */
 static int fail(const line_t *ln, const char *what, const char *q)
 {
     (void)snprintf(ln->err, ln->errlen, "%s:%llu: %s%s%s%s", ln->name,
                    (unsigned long long)ln->lineno, what, q ? " '" : "", q ? q : "", q ? "'" : "");
-    return -1;
+    return JARM_EINVAL;
 }
 
 static int bad_fp(const line_t *ln, const char *fp, size_t n)
@@ -273,8 +275,10 @@ static int take(jarm__baseline_t *b, const line_t *ln, const char *host, size_t 
         return bad_target(ln, host, hl);
     for (size_t i = 0; i < fl; i++)
         lfp[i] = lower(fp[i]);
-    if (add_row(b, nh, nl, port, lfp, fl) != 0)
-        return fail(ln, "out of memory", NULL);
+    if (add_row(b, nh, nl, port, lfp, fl) != 0) {
+        (void)fail(ln, "out of memory", NULL);
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -469,11 +473,11 @@ static void rollback(jarm__baseline_t *b, const mark_t *m)
     relink(b);
 }
 
-/* Count one parsed line; returns 0 or -1. */
+/* Count one parsed line; returns 0 or the line's error code. */
 static int count(jarm__baseline_t *b, int r)
 {
     if (r < 0)
-        return -1;
+        return r;
     if (r == 0)
         b->rows++;
     else if (r == 1)
@@ -487,6 +491,7 @@ int64_t jarm__baseline_parse(jarm__baseline_t *b, const char *name, const char *
     mark_t m = mark(b);
     line_t ln = {name, 0, err, errlen};
     size_t at = 0;
+    int r;
 
     if (errlen > 0)
         err[0] = '\0';
@@ -496,9 +501,9 @@ int64_t jarm__baseline_parse(jarm__baseline_t *b, const char *name, const char *
 
         at += ll + (nl != NULL);
         ln.lineno++;
-        if (count(b, parse_line(b, &ln, line, ll)) != 0) {
+        if ((r = count(b, parse_line(b, &ln, line, ll))) != 0) {
             rollback(b, &m);
-            return -1;
+            return r;
         }
     }
     return (int64_t)(b->rows - m.rows);
@@ -512,25 +517,27 @@ int64_t jarm__baseline_load(jarm__baseline_t *b, const char *path, char *err, si
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    int64_t ret = -1;
+    int64_t ret;
 
     if (f == NULL) {
-        (void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
+        ret = errno ? -errno : -EIO;
+        (void)snprintf(err, errlen, "%s: %s", path, strerror((int)-ret));
+        return ret;
     }
     while ((got = getline(&line, &cap, f)) >= 0) {
         size_t ll = (size_t)got;
         if (ll > 0 && line[ll - 1] == '\n')
             ll--;
         ln.lineno++;
-        if (count(b, parse_line(b, &ln, line, ll)) != 0) {
+        if ((ret = count(b, parse_line(b, &ln, line, ll))) != 0) {
             rollback(b, &m);
             goto Exit;
         }
     }
     if (!feof(f)) {
+        ret = errno == ENOMEM ? -ENOMEM : -EIO;
         (void)snprintf(err, errlen, "%s: %s", path,
-                       errno == ENOMEM ? "out of memory" : "read error");
+                       ret == -ENOMEM ? "out of memory" : "read error");
         rollback(b, &m);
         goto Exit;
     }

@@ -80,16 +80,16 @@ void jarm__baseline_free(jarm__baseline_t *b);
  * the file is added and err receives "NAME:LINE: WHAT", WHAT being one of "bad fingerprint
  * 'x'", "bad target 'x'", "bad port", "bad JSON row", "row without a fingerprint", "row
  * without a host", "expected 'host[:port] fingerprint'". Returns the number of rows taken
- * (skipped rows not counted), or -1.
+ * (skipped rows not counted), or JARM_EINVAL (a bad line) or -ENOMEM.
  */
 int64_t jarm__baseline_parse(jarm__baseline_t *b, const char *name, const char *buf, size_t len,
                              char *err, size_t errlen);
 
 /*
  * Read the file at path (line by line: an NDJSON file of any size needs memory only for
- * its keys and fingerprints) and add its rows as jarm__baseline_parse. Errors (-1 and a
- * message in err): "PATH: No such file or directory" (strerror), the parse errors, out of
- * memory.
+ * its keys and fingerprints) and add its rows as jarm__baseline_parse. Errors (a negative
+ * code and a message in err): -errno and "PATH: No such file or directory" (strerror), the
+ * parse errors, -EIO (read error), -ENOMEM.
  */
 int64_t jarm__baseline_load(jarm__baseline_t *b, const char *path, char *err, size_t errlen);
 

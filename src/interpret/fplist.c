@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fplist.h"
+#include "jarm.h"
 #include "readfile.h"
 #include "util.h"
 
@@ -201,7 +202,7 @@ int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf,
     char *text = malloc(len + 1), *fname = malloc(namelen + 1);
     uint32_t lineno = 0;
     int seen_entry = 0;
-    int64_t ret = -1;
+    int64_t ret = JARM_EINVAL;
 
     if (text == NULL || fname == NULL) {
         free(text);
@@ -291,6 +292,7 @@ int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf,
 
 Oom:
     (void)snprintf(err, errlen, "%s: out of memory", name);
+    ret = -ENOMEM;
 Fail:
     /* All or nothing: drop the file's entries and buffers; the tables never saw them. */
     l->n = n0;
@@ -299,14 +301,15 @@ Fail:
     return ret;
 }
 
-int64_t jarm__fplist_load(jarm__fplist_t *l, const char *path, char *err, size_t errlen)
+/* Read the file at path and jarm__fplist_parse it. */
+static int64_t load(jarm__fplist_t *l, const char *path, char *err, size_t errlen)
 {
     char *buf;
     size_t len;
     int64_t ret;
 
-    if (jarm__read_file(path, &buf, &len, err, errlen) != 0)
-        return -1;
+    if ((ret = jarm__read_file(path, &buf, &len, err, errlen)) != 0)
+        return ret;
     ret = jarm__fplist_parse(l, path, buf, len, err, errlen);
     free(buf);
     return ret;
@@ -335,16 +338,16 @@ int64_t jarm__fplist_load_spec(jarm__fplist_t *l, const char *spec, const char *
             char path[4096];
             int pl = snprintf(path, sizeof(path), "%.*s/%s.tsv", (int)dl, d, spec);
             if (dl > 0 && pl > 0 && (size_t)pl < sizeof(path) && access(path, F_OK) == 0)
-                return jarm__fplist_load(l, path, err, errlen);
+                return load(l, path, err, errlen);
             d += dl + (colon != NULL);
         }
         if (access(spec, F_OK) != 0) {
             (void)snprintf(err, errlen, "%s: no such list file, and no bundled list %s.tsv in %s",
                            spec, spec, dirs[0] != '\0' ? dirs : "(no directory)");
-            return -1;
+            return -ENOENT;
         }
     }
-    return jarm__fplist_load(l, spec, err, errlen);
+    return load(l, spec, err, errlen);
 }
 
 /* Labels deduplicated exactly up to this many per match; beyond, counted as they come. */
