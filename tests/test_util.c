@@ -226,6 +226,47 @@ static void test_hex(void)
     ok(out[0] == '\0', "hex encode of nothing");
 }
 
+static void test_names_and_space(void)
+{
+    char name[300];
+    const char *s;
+    size_t n;
+
+    ok(jarm__dns_name_valid("example.com", 11, 0) && jarm__dns_name_valid("A-b_c.D9", 8, 0) &&
+           jarm__dns_name_valid("x", 1, 0),
+       "names: good ones");
+    ok(jarm__dns_name_valid("example.com.", 12, 1) && !jarm__dns_name_valid("example.com.", 12, 0),
+       "names: a trailing dot only when allowed");
+    ok(!jarm__dns_name_valid("", 0, 1) && !jarm__dns_name_valid(".", 1, 1) &&
+           !jarm__dns_name_valid("a..b", 4, 1) && !jarm__dns_name_valid(".a", 2, 1) &&
+           !jarm__dns_name_valid("a b", 3, 1) && !jarm__dns_name_valid("a:b", 3, 1) &&
+           !jarm__dns_name_valid("\xc3\xa9.fr", 5, 1) && !jarm__dns_name_valid("a\0b", 3, 1),
+       "names: empty, empty labels, blanks, ':', non-ASCII, NUL");
+    memset(name, 'a', sizeof(name));
+    ok(jarm__dns_name_valid(name, 63, 0) && !jarm__dns_name_valid(name, 64, 0), "names: labels of 63");
+    for (int i = 63; i < 253; i += 64)
+        name[i] = '.';
+    ok(jarm__dns_name_valid(name, 253, 0) && !jarm__dns_name_valid(name, 254, 0),
+       "names: at most 253 bytes");
+
+    ok(jarm__is_space(' ') && jarm__is_space('\t') && jarm__is_space('\n') &&
+           jarm__is_space('\r') && jarm__is_space('\v') && jarm__is_space('\f') &&
+           !jarm__is_space('\0') && !jarm__is_space('x') && !jarm__is_space((char)0xa0),
+       "white space is the C locale's");
+    s = " \t a b \r\n";
+    n = strlen(s);
+    jarm__trim(&s, &n);
+    ok(n == 3 && memcmp(s, "a b", 3) == 0, "trim both ends, keep the inside");
+    s = " \t ";
+    n = 3;
+    jarm__trim(&s, &n);
+    ok(n == 0, "trim all blanks to nothing");
+    s = "x";
+    n = 0;
+    jarm__trim(&s, &n);
+    ok(n == 0 && *s == 'x', "trim nothing");
+}
+
 /* Records for the hash table test: keys "k0".."kN" with duplicates chained. */
 #define NREC 3000
 static char rec_key[NREC][8];
@@ -298,5 +339,6 @@ int main(void)
     test_proxy_urls();
     test_hex();
     test_htab();
+    test_names_and_space();
     return done_testing();
 }

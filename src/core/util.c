@@ -22,6 +22,21 @@ void jarm__quote(char *dst, size_t cap, const char *s, size_t n, size_t max, int
     dst[o] = '\0';
 }
 
+int jarm__is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+void jarm__trim(const char **s, size_t *n)
+{
+    while (*n > 0 && jarm__is_space((*s)[0])) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && jarm__is_space((*s)[*n - 1]))
+        (*n)--;
+}
+
 int jarm__hex_digit(char c, int upper_ok)
 {
     if (c >= '0' && c <= '9')

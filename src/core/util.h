@@ -23,6 +23,12 @@
  */
 void jarm__quote(char *dst, size_t cap, const char *s, size_t n, size_t max, int keep_utf8);
 
+/* Whether c is white space in the C locale: ' ', '\t', '\n', '\v', '\f' or '\r'. */
+int jarm__is_space(char c);
+
+/* Narrow [*s, *s + *n) to drop white space (jarm__is_space) at both ends. */
+void jarm__trim(const char **s, size_t *n);
+
 /*
  * The value of hex digit c (0-15), or -1. Upper-case digits count only if upper_ok.
  */

@@ -98,7 +98,6 @@ typedef struct ares_channeldata ares_channel_t;
 
 /* A DNS name has at most 253 characters without its trailing dot. */
 #define NAME_MAX_LEN  253
-#define LABEL_MAX_LEN 63
 /* Initial hash buckets; the table doubles when it holds more entries than buckets. */
 #define BUCKETS_INIT 256
 /* Spare waiter nodes kept for reuse at most. */
@@ -299,29 +298,6 @@ static int make_key(const char *name, char *key)
     }
     key[len] = '\0';
     return (int)len;
-}
-
-/* Nonzero if key (lower case, no trailing dot) is a name c-ares can send as is. */
-static int valid_dns_name(const char *key, size_t len)
-{
-    size_t i, label = 0;
-
-    if (len == 0)
-        return 0;
-    for (i = 0; i < len; i++) {
-        char c = key[i];
-        if (c == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-            continue;
-        }
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return 0;
-        if (++label > LABEL_MAX_LEN)
-            return 0;
-    }
-    return label != 0;
 }
 
 static int is_localhost(const char *key, size_t len)
@@ -1161,7 +1137,7 @@ int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_
             deliver(cb, data, JARM__DNS_OK, &a, 1);
         return 0;
     }
-    if (!valid_dns_name(key, (size_t)len)) {
+    if (!jarm__dns_name_valid(key, (size_t)len, 0)) { /* c-ares sends it as is */
         cb(data, JARM__DNS_ERROR, NULL, 0);
         return 0;
     }

@@ -67,11 +67,6 @@ const char *jarm__baseline_verdict_name(jarm__baseline_verdict_t v)
     return "new";
 }
 
-static int is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
 /* ASCII lower case, whatever the locale. */
 static char lower(char c)
 {
@@ -291,12 +286,12 @@ static int parse_text(jarm__baseline_t *b, const line_t *ln, const char *s, size
     jarm__endpoint_t ep;
 
     while (p < n && nt < 3) {
-        while (p < n && is_blank(s[p]))
+        while (p < n && jarm__is_space(s[p]))
             p++;
         if (p == n)
             break;
         tok[nt] = s + p;
-        while (p < n && !is_blank(s[p]))
+        while (p < n && !jarm__is_space(s[p]))
             p++;
         tl[nt] = (size_t)(s + p - tok[nt]);
         nt++;
@@ -333,12 +328,7 @@ static int parse_csv(jarm__baseline_t *b, const line_t *ln, const char *s, size_
         size_t end = c ? (size_t)(c - s) : n;
         const char *x = s + p;
         size_t xl = end - p;
-        while (xl > 0 && is_blank(x[0])) {
-            x++;
-            xl--;
-        }
-        while (xl > 0 && is_blank(x[xl - 1]))
-            xl--;
+        jarm__trim(&x, &xl);
         if (nf < 3) {
             f[nf] = x;
             fl[nf++] = xl;
@@ -362,7 +352,7 @@ static int parse_csv(jarm__baseline_t *b, const line_t *ln, const char *s, size_
     if (fl[1] == 20 && memcmp(f[1], "Failed to resolve IP", 20) == 0)
         return 1;
     /* Keep the host as written, minus blanks around it. */
-    while (fl[0] > 0 && is_blank(f[0][0])) {
+    while (fl[0] > 0 && jarm__is_space(f[0][0])) {
         f[0]++;
         fl[0]--;
     }
@@ -435,12 +425,7 @@ static int parse_line(jarm__baseline_t *b, const line_t *ln, const char *s, size
 {
     const char *hash;
 
-    while (n > 0 && is_blank(s[0])) {
-        s++;
-        n--;
-    }
-    while (n > 0 && is_blank(s[n - 1]))
-        n--;
+    jarm__trim(&s, &n);
     if (n == 0 || s[0] == '#')
         return 2;
     if (s[0] == '{')

@@ -33,11 +33,6 @@
 #define MAPPED_LO 0x0000ffff00000000u
 #define MAPPED_HI 0x0000ffffffffffffu
 
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
 static uint64_t sat_add(uint64_t a, uint64_t b)
 {
     return a + b < a ? UINT64_MAX : a + b;
@@ -221,12 +216,7 @@ int64_t jarm__blocklist_parse(jarm__blocklist_t *bl, const char *name, const cha
         lineno++;
         if ((hash = memchr(line, '#', ll)) != NULL)
             ll = (size_t)(hash - line);
-        while (ll > 0 && is_space(line[0])) {
-            line++;
-            ll--;
-        }
-        while (ll > 0 && is_space(line[ll - 1]))
-            ll--;
+        jarm__trim(&line, &ll);
         if (ll == 0)
             continue;
         if (n == cap) {

@@ -25,6 +25,29 @@ int jarm__port_parse(const char *s, size_t n, uint16_t *port)
     return 0;
 }
 
+int jarm__dns_name_valid(const char *s, size_t len, int trailing_dot)
+{
+    size_t label = 0;
+
+    if (len == 0 || len > 253)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+        if (++label > 63)
+            return 0;
+    }
+    return label != 0 || trailing_dot;
+}
+
 static int fail(jarm__endpoint_t *ep, jarm__endpoint_bad_t why)
 {
     ep->bad = why;

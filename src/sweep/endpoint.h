@@ -25,6 +25,12 @@
  */
 int jarm__port_parse(const char *s, size_t n, uint16_t *port);
 
+/*
+ * Whether s (len bytes) is a host name as DNS allows it: 1-253 bytes, labels of 1-63
+ * letters, digits, '-' or '_' separated by single dots; a final dot only if trailing_dot.
+ */
+int jarm__dns_name_valid(const char *s, size_t len, int trailing_dot);
+
 /* What was wrong with an endpoint (jarm__endpoint_t.bad). */
 typedef enum jarm__endpoint_bad_e {
     JARM__EP_OK = 0,

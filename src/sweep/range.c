@@ -24,11 +24,6 @@
 #include "range.h"
 #include "util.h"
 
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
 /* The value of an IPv6 address's 16 bytes (network order). */
 static jarm__u128_t from_v6(const unsigned char *b)
 {
@@ -146,12 +141,7 @@ int jarm__range_parse(const char *line, size_t len, unsigned flags, jarm__range_
     const char *what;
     uint64_t count;
 
-    while (len > 0 && is_space(line[0])) {
-        line++;
-        len--;
-    }
-    while (len > 0 && is_space(line[len - 1]))
-        len--;
+    jarm__trim(&line, &len);
     if (len == 0 || line[0] == '#')
         return JARM__RANGE_NONE;
 
@@ -170,9 +160,9 @@ int jarm__range_parse(const char *line, size_t len, unsigned flags, jarm__range_
         jarm__u128_t lo, hi;
         int f1, f2;
 
-        while (ll > 0 && is_space(line[ll - 1])) /* "a - b" is fine too */
+        while (ll > 0 && jarm__is_space(line[ll - 1])) /* "a - b" is fine too */
             ll--;
-        while (rl > 0 && is_space(right[0])) {
+        while (rl > 0 && jarm__is_space(right[0])) {
             right++;
             rl--;
         }

@@ -17,40 +17,12 @@
 #include "target.h"
 #include "util.h"
 
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
 static void bad(jarm__target_spec_t *t, const char *what, const char *s, size_t len)
 {
     char q[40];
     jarm__quote(q, sizeof(q), s, len, 32, 0);
     t->kind = JARM__TARGET_BAD;
     snprintf(t->error, sizeof(t->error), "bad %s '%s'", what, q);
-}
-
-/* A host name as DNS allows it (letters, digits, '-', '_', '.'; labels of 1..63). */
-static int valid_name(const char *s, size_t len)
-{
-    size_t label = 0;
-    if (len == 0 || len > 253)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-            continue;
-        }
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return 0;
-        if (++label > 63)
-            return 0;
-    }
-    return 1;
 }
 
 static void set_host(jarm__target_spec_t *t, const char *h, size_t len)
@@ -69,12 +41,7 @@ void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
     char tmp[JARM_HOST_MAX + 1];
 
     memset(t, 0, sizeof(*t));
-    while (len > 0 && is_space(line[0])) {
-        line++;
-        len--;
-    }
-    while (len > 0 && is_space(line[len - 1]))
-        len--;
+    jarm__trim(&line, &len);
     if (len == 0 || line[0] == '#') {
         t->kind = JARM__TARGET_SKIP;
         return;
@@ -88,9 +55,9 @@ void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
         hl = (size_t)(sep - line);
         p = sep + 1;
         pl = len - hl - 1;
-        while (hl > 0 && is_space(h[hl - 1]))
+        while (hl > 0 && jarm__is_space(h[hl - 1]))
             hl--;
-        while (pl > 0 && is_space(p[0])) {
+        while (pl > 0 && jarm__is_space(p[0])) {
             p++;
             pl--;
         }
@@ -139,7 +106,7 @@ void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
     } else if (memchr(tmp, ':', hl) != NULL) {
         bad(t, "IPv6 address", h, hl);
         return;
-    } else if (valid_name(h, hl)) {
+    } else if (jarm__dns_name_valid(h, hl, 1)) {
         t->kind = JARM__TARGET_NAME;
     } else {
         bad(t, "host", h, hl);
