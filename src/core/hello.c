@@ -22,6 +22,7 @@
 
 #include "internal.h"
 #include "jarm.h"
+#include "util.h"
 
 struct rd {
     const uint8_t *b;
@@ -95,12 +96,13 @@ static int utf8_valid(const uint8_t *s, size_t n)
 
 static void put_hex(jarm__out_t *o, const uint8_t *b, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    char tmp[2];
-    for (size_t i = 0; i < n; i++) {
-        tmp[0] = hex[b[i] >> 4];
-        tmp[1] = hex[b[i] & 15];
-        jarm__out_put(o, tmp, 2);
+    char tmp[2 * 64 + 1];
+    while (n > 0) {
+        size_t k = n < 64 ? n : 64;
+        jarm__hex_encode(tmp, b, k);
+        jarm__out_put(o, tmp, 2 * k);
+        b += k;
+        n -= k;
     }
 }
 

@@ -1,9 +1,6 @@
 /*
  * util.c - see util.h.
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -25,43 +22,38 @@ void jarm__quote(char *dst, size_t cap, const char *s, size_t n, size_t max, int
     dst[o] = '\0';
 }
 
-int jarm__read_file(const char *path, char **bufp, size_t *lenp, char *err, size_t errlen)
+int jarm__is_space(char c)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
 
-    if (f == NULL) {
-        (void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
+void jarm__trim(const char **s, size_t *n)
+{
+    while (*n > 0 && jarm__is_space((*s)[0])) {
+        (*s)++;
+        (*n)--;
     }
-    for (;;) {
-        size_t got;
-        if (len == cap) {
-            size_t ncap = cap ? 2 * cap : 65536;
-            char *p = realloc(buf, ncap);
-            if (p == NULL) {
-                (void)snprintf(err, errlen, "%s: out of memory", path);
-                goto Fail;
-            }
-            buf = p;
-            cap = ncap;
-        }
-        got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        (void)snprintf(err, errlen, "%s: read error", path);
-        goto Fail;
-    }
-    (void)fclose(f);
-    *bufp = buf;
-    *lenp = len;
-    return 0;
-Fail:
-    free(buf);
-    (void)fclose(f);
+    while (*n > 0 && jarm__is_space((*s)[*n - 1]))
+        (*n)--;
+}
+
+int jarm__hex_digit(char c, int upper_ok)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (upper_ok && c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
+}
+
+void jarm__hex_encode(char *dst, const uint8_t *b, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        dst[2 * i] = digits[b[i] >> 4];
+        dst[2 * i + 1] = digits[b[i] & 15];
+    }
+    dst[2 * n] = '\0';
 }

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "cli/app.h"
+#include "endpoint.h"
 #include "jarm.h"
 
 static int set_opts(app_t *app, const jarm_scan_opts_t *in, char *err, size_t errlen)
@@ -45,8 +46,8 @@ static int set_opts(app_t *app, const jarm_scan_opts_t *in, char *err, size_t er
             snprintf(err, errlen, "bad sni");
         return JARM_EINVAL;
     }
-    if (in->proxy != NULL && strncmp(in->proxy, "socks5://", 9) != 0 &&
-        strncmp(in->proxy, "socks5h://", 10) != 0) {
+    if (in->proxy != NULL &&
+        (jarm__proxy_scheme(in->proxy) < 0 || jarm__proxy_scheme(in->proxy) == JARM__PROXY_HTTP)) {
         if (err != NULL)
             snprintf(err, errlen, "bad proxy '%s' (socks5://[user:pass@]host:port)", in->proxy);
         return JARM_EINVAL;
