@@ -14,7 +14,7 @@
 
 #include <uv.h>
 
-#include "jarm.h"
+#include "jarmsweep.h"
 #include "json.h"
 #include "tap.h"
 
@@ -43,13 +43,15 @@ static void fill(struct run *r)
     jarm_scanner_end(r->sc);
 }
 
-static int on_row(void *data, const char *row, size_t len)
+static int on_row(void *data, const jarm_result_t *res)
 {
     struct run *r = data;
     r->rows++;
-    if (strstr(row, expect_fp) != NULL && strstr(row, "\"status\":\"ok\"") != NULL)
+    if (res->status == JARM_STATUS_OK && strcmp(res->jarm, expect_fp) == 0 &&
+        strcmp(jarm_status_name(res->status), "ok") == 0)
         r->right++;
-    if (strstr(row, "\"status\":\"bad_target\"") != NULL)
+    if (res->status == JARM_STATUS_BAD_TARGET && res->ip == NULL && res->port == 0 &&
+        strcmp(res->jarm, "00000000000000000000000000000000000000000000000000000000000000") == 0)
         r->bad++;
     if (r->added < N)
         fill(r);
@@ -136,11 +138,10 @@ static void life_closed(jarm_scanner_t *sc, void *data)
         l->closed_in_start = 1;
 }
 
-static int life_row(void *data, const char *row, size_t len)
+static int life_row(void *data, const jarm_result_t *res)
 {
     struct life *l = data;
-    (void)row;
-    (void)len;
+    (void)res;
     if (++l->rows == l->close_at) {
         l->in_start = 1; /* "on the caller's stack" here means inside our own call */
         jarm_scanner_close(l->sc, life_closed);
@@ -247,10 +248,9 @@ static const char *none_next(void *data)
     return NULL;
 }
 
-static int none_row(void *data, const char *row, size_t len)
+static int none_row(void *data, const jarm_result_t *res)
 {
-    (void)row;
-    (void)len;
+    (void)res;
     ++*(int *)data;
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "iter.h"
+#include "scan.h"
 
 enum {
     OPT_PROBE_PARALLEL = 256,

@@ -132,25 +132,7 @@ void jarm__app_emit(app_t *app, uint64_t seq)
         jarm__app_fail(app, "out of memory");
         return;
     }
-    if (app->row_cb != NULL) {
-        /* The library: hand the row over without its newline; non-zero means stop. */
-        size_t n = app->row.len;
-        if (n > 0 && app->row.p[n - 1] == '\n')
-            n--;
-        if (n < app->row.len)
-            app->row.p[n] = '\0';
-        app->rows++;
-        if (app->row_cb(app->row_data, app->row.p, n) != 0 && !app->stopping) {
-            app->stopping = 1;
-            jarm__input_stop(&app->input);
-            jarm__scan_stop(app->scan);
-        }
-        app->row.len = 0;
-        if (seq != JARM__NO_UNIT)
-            jarm__feed_complete(app, seq);
-        return;
-    }
-    if (app->failed) { /* after a failure rows are dropped, and never claimed done */
+    if (app->failed || app->row_cb != NULL) { /* after a failure rows are dropped, and never claimed done */
         app->row.len = 0;
         return;
     }
@@ -164,6 +146,24 @@ void jarm__app_emit(app_t *app, uint64_t seq)
         jarm__app_fail(app, "out of memory");
     if (!app->sink.started)
         drain_written(app);
+}
+
+void jarm__app_row(app_t *app, const jarm_result_t *r, uint64_t seq)
+{
+    if (app->row_cb != NULL) {
+        /* The library: hand the row over as data; non-zero means stop. */
+        app->rows++;
+        if (app->row_cb(app->row_data, r) != 0 && !app->stopping) {
+            app->stopping = 1;
+            jarm__input_stop(&app->input);
+            jarm__scan_stop(app->scan);
+        }
+        if (seq != JARM__NO_UNIT)
+            jarm__feed_complete(app, seq);
+        return;
+    }
+    jarm__row_write(&app->row, app->opts.format, r);
+    jarm__app_emit(app, seq);
 }
 
 int jarm__app_hold(app_t *app)
@@ -198,11 +198,12 @@ static void on_sink_progress(jarm__sink_t *sink)
 static void on_result(jarm__scan_t *s, jarm__target_t *t)
 {
     app_t *app = s->data;
+    jarm__row_t row;
     if (s->stats.nomem != 0) /* the engine could not compute a result: fail the run */
         jarm__app_fail(app, "out of memory");
-    jarm__row_target(&app->row, app->opts.format, t, jarm__wall_ms());
-    jarm__feed_annotate(app, &app->row, t);
-    jarm__app_emit(app, t->seq);
+    jarm__row_from_target(&row, t, jarm__wall_ms());
+    jarm__feed_annotate(app, &row);
+    jarm__app_row(app, &row.r, t->seq);
 }
 
 static void on_input(void *data)
