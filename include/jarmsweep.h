@@ -98,7 +98,8 @@ typedef struct jarm_result_s {
     const char *sni;  /* the server_name sent; NULL when never scanned */
     size_t sni_len;
     const char *proxy;  /* the proxy scanned through ("socks5://host:port"), or NULL */
-    const char *source; /* the input file of the target, or NULL (an argument, a library call) */
+    const char *source; /* the input file, "next" (jarm_scan), "add" (jarm_scanner_add) or
+                           NULL (a command-line argument) */
     uint64_t line;      /* its line in source (from 1), or the argument's number */
 
     /* The outcome. */
