@@ -42,19 +42,19 @@ typedef enum jarm_status_e {
 
 /* A probe's outcome, "status" of each entry of the row's "probes" (Probe status). */
 typedef enum jarm_probe_status_e {
-    JARM_PROBE_PENDING = 0,  /* no outcome (never in a result of a finished target) */
-    JARM_PROBE_OK,           /* a ServerHello: a real probe string */
-    JARM_PROBE_ALERT,        /* a TLS alert */
-    JARM_PROBE_NO_TLS,       /* bytes that are not TLS */
-    JARM_PROBE_MALFORMED,    /* a TLS record that is not a usable ServerHello */
-    JARM_PROBE_CLOSED,       /* EOF without a byte */
-    JARM_PROBE_REFUSED,      /* connection refused */
-    JARM_PROBE_RESET,        /* reset without a byte */
-    JARM_PROBE_UNREACHABLE,  /* host or network unreachable */
-    JARM_PROBE_TIMEOUT,      /* no byte before the timeout */
-    JARM_PROBE_SKIPPED,      /* not sent, or abandoned, because another probe timed out */
-    JARM_PROBE_ERROR,        /* any other socket error */
-    JARM_PROBE_PROXY_ERROR   /* the proxy failed or refused (not the target) */
+    JARM_PROBE_PENDING = 0, /* no outcome (never in a result of a finished target) */
+    JARM_PROBE_OK,          /* a ServerHello: a real probe string */
+    JARM_PROBE_ALERT,       /* a TLS alert */
+    JARM_PROBE_NO_TLS,      /* bytes that are not TLS */
+    JARM_PROBE_MALFORMED,   /* a TLS record that is not a usable ServerHello */
+    JARM_PROBE_CLOSED,      /* EOF without a byte */
+    JARM_PROBE_REFUSED,     /* connection refused */
+    JARM_PROBE_RESET,       /* reset without a byte */
+    JARM_PROBE_UNREACHABLE, /* host or network unreachable */
+    JARM_PROBE_TIMEOUT,     /* no byte before the timeout */
+    JARM_PROBE_SKIPPED,     /* not sent, or abandoned, because another probe timed out */
+    JARM_PROBE_ERROR,       /* any other socket error */
+    JARM_PROBE_PROXY_ERROR  /* the proxy failed or refused (not the target) */
 } jarm_probe_status_t;
 
 /* The row's word for a status ("ok", "bad_target", ...); "error" when out of range. */
@@ -92,10 +92,10 @@ typedef struct jarm_result_s {
     /* The target. */
     const char *host; /* as given (the name, the IP literal, or the input line) */
     size_t host_len;
-    const char *ip;   /* the address scanned; NULL when not known (never scanned, or a name
-                         the proxy resolved) */
-    unsigned port;    /* 0 when none (a bad_target) */
-    const char *sni;  /* the server_name sent; NULL when never scanned */
+    const char *ip;  /* the address scanned; NULL when not known (never scanned, or a name
+                        the proxy resolved) */
+    unsigned port;   /* 0 when none (a bad_target) */
+    const char *sni; /* the server_name sent; NULL when never scanned */
     size_t sni_len;
     const char *proxy;  /* the proxy scanned through ("socks5://host:port"), or NULL */
     const char *source; /* the input file, "next" (jarm_scan), "add" (jarm_scanner_add) or
@@ -109,28 +109,28 @@ typedef struct jarm_result_s {
     const char *raw;  /* the raw string: ten probe strings joined by ',' */
     size_t raw_len;
     jarm_probe_result_t probes[JARM_PROBES]; /* in the reference's order; scanned only */
-    unsigned retried;    /* probes run again alone to confirm a failure */
+    unsigned retried;                        /* probes run again alone to confirm a failure */
     const char *error;   /* why (proxy_error, error, bad_target, dns_error), or NULL */
     uint64_t elapsed_ms; /* first connect to last outcome */
     uint64_t ts_ms;      /* when the result was made: wall clock, ms since the epoch */
 
     /* Annotations, present only when the scan asked for them (the command line's options
      * --match, --baseline ...). NULL or JARM_TRI_ABSENT: no field. */
-    const char *const *match; /* labels of list entries equal to jarm (nmatch of them); */
-    size_t nmatch;            /* with match_prefix: written whenever match is not NULL */
+    const char *const *match;        /* labels of list entries equal to jarm (nmatch of them); */
+    size_t nmatch;                   /* with match_prefix: written whenever match is not NULL */
     const char *const *match_prefix; /* labels of entries sharing jarm's first 30 characters */
     size_t nmatch_prefix;
     const char *baseline;      /* "new", "same" or "changed" */
     const char *baseline_jarm; /* the baseline's fingerprint of a changed target, or NULL */
     /* Room for annotations of options to come (certificates, interception checks, repeated
      * scans): not yet filled, nor written by jarm_result_to_json(). */
-    const char *cert;          /* the server certificate's summary, a JSON object's text */
-    const char *cert_error;    /* why there is no certificate */
-    const char *jarm_direct;   /* the fingerprint seen directly ... */
-    const char *jarm_proxy;    /* ... and through the proxy */
-    jarm_tristate_t intercepted;     /* the two differ */
-    jarm_tristate_t stable;          /* repeated scans agreed */
-    const jarm_variant_t *variants;  /* each fingerprint seen by repeated scans */
+    const char *cert;               /* the server certificate's summary, a JSON object's text */
+    const char *cert_error;         /* why there is no certificate */
+    const char *jarm_direct;        /* the fingerprint seen directly ... */
+    const char *jarm_proxy;         /* ... and through the proxy */
+    jarm_tristate_t intercepted;    /* the two differ */
+    jarm_tristate_t stable;         /* repeated scans agreed */
+    const jarm_variant_t *variants; /* each fingerprint seen by repeated scans */
     size_t nvariants;
     void *reserved[8]; /* NULL: room for later annotations */
 } jarm_result_t;

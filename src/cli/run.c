@@ -31,6 +31,7 @@
 #include "output.h"
 #include "resolver.h"
 #include "scan.h"
+#include "status.h"
 #include "target.h"
 
 /* Output queued and not yet written: at SINK_HIGH bytes no new target is started, until the
@@ -132,7 +133,8 @@ void jarm__app_emit(app_t *app, uint64_t seq)
         jarm__app_fail(app, "out of memory");
         return;
     }
-    if (app->failed || app->row_cb != NULL) { /* after a failure rows are dropped, and never claimed done */
+    /* After a failure rows are dropped, and never claimed done; the library gets no lines. */
+    if (app->failed || app->row_cb != NULL) {
         app->row.len = 0;
         return;
     }
@@ -225,25 +227,24 @@ static void print_progress(app_t *app, int final)
     const jarm__scan_stats_t *st = &app->scan->stats;
     double secs = (double)(uv_now(app->lp) - app->start_ms) / 1000.0;
     double rate = secs > 0 ? (double)st->targets_done / secs : 0;
+    uint64_t sum[JARM__SUM_N] = {0};
 
     if (final) {
+        jarm__status_tally(sum, st->by_status, JARM__ARRAY_SIZE(st->by_status));
+        sum[JARM__SUM_UNSCANNED] += app->bad_rows; /* rows of inputs never scanned */
         if (app->progress_on)
             fputs("\r\033[K", stderr);
-        fprintf(stderr,
-                "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
-                "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
-                "seed %llu, %llu blocklisted; %llu probes confirmed alone\n",
-                (unsigned long long)app->rows, secs, rate,
-                (unsigned long long)st->by_status[JARM__T_OK],
-                (unsigned long long)st->by_status[JARM__T_TIMEOUT],
-                (unsigned long long)st->by_status[JARM__T_REFUSED],
-                (unsigned long long)st->by_status[JARM__T_NO_TLS],
-                (unsigned long long)st->by_status[JARM__T_REJECTED],
-                (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] +
-                                     st->by_status[JARM__T_ERROR] +
-                                     st->by_status[JARM__T_PROXY_ERROR]),
-                (unsigned long long)app->bad_rows, (unsigned long long)app->seed,
-                (unsigned long long)app->ranges_blocked, (unsigned long long)st->probes_retried);
+        fprintf(
+            stderr,
+            "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
+            "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
+            "seed %llu, %llu blocklisted; %llu probes confirmed alone\n",
+            (unsigned long long)app->rows, secs, rate, (unsigned long long)sum[JARM__SUM_OK],
+            (unsigned long long)sum[JARM__SUM_TIMEOUT], (unsigned long long)sum[JARM__SUM_REFUSED],
+            (unsigned long long)sum[JARM__SUM_NO_TLS], (unsigned long long)sum[JARM__SUM_REJECTED],
+            (unsigned long long)sum[JARM__SUM_OTHER], (unsigned long long)sum[JARM__SUM_UNSCANNED],
+            (unsigned long long)app->seed, (unsigned long long)app->ranges_blocked,
+            (unsigned long long)st->probes_retried);
         if (app->baseline_on)
             fprintf(stderr, "jarmsweep: baseline: %llu same, %llu changed, %llu new\n",
                     (unsigned long long)app->baseline_count[JARM__BASELINE_SAME],

@@ -19,11 +19,23 @@ typedef enum jarm__status_class_e {
     JARM__SC_INPUT        /* never scanned: the input or its name */
 } jarm__status_class_t;
 
+/* The counts of the summary line, in its order. */
+typedef enum jarm__summary_e {
+    JARM__SUM_OK,
+    JARM__SUM_TIMEOUT,
+    JARM__SUM_REFUSED,
+    JARM__SUM_NO_TLS,
+    JARM__SUM_REJECTED,
+    JARM__SUM_OTHER,
+    JARM__SUM_UNSCANNED,
+    JARM__SUM_N
+} jarm__summary_t;
+
 typedef struct jarm__status_info_s {
     const char *name;    /* the row's word */
     const char *meaning; /* one line, as in jarmsweep(1) */
     jarm__status_class_t cls;
-    const char *counted; /* the summary line's word that counts it */
+    jarm__summary_t counted; /* the summary line's count that includes it */
 } jarm__status_info_t;
 
 typedef struct jarm__pstatus_info_s {
@@ -35,6 +47,9 @@ typedef struct jarm__pstatus_info_s {
 /* Indexed by jarm_status_t and jarm_probe_status_t; out-of-range values read as "error". */
 const jarm__status_info_t *jarm__status_info(jarm_status_t s);
 const jarm__pstatus_info_t *jarm__pstatus_info(jarm_probe_status_t s);
+
+/* Add n[s], the number of rows of each status s < count, to the summary's counts. */
+void jarm__status_tally(uint64_t sum[JARM__SUM_N], const uint64_t *n, size_t count);
 
 /* Targets of this status were scanned (they have probes, sni, elapsed time). */
 static inline int jarm__status_scanned(jarm_status_t s)
