@@ -1,5 +1,5 @@
 /*
- * test_scanner.c - the libuv-shaped scanner API of jarm.h on a loop the test runs, against
+ * test_scanner.c - the libuv-shaped scanner API of jarmsweep.h on a loop the test runs, against
  * the replay responder playing the openssl_rsa_default capture (suite 'loopback').
  *
  * Results arrive as jarm_result_t; their fields are checked, and jarm_result_to_json() of a

@@ -441,8 +441,8 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
         }
         if (e->status != JARM__DNS_OK || e->naddrs == 0) {
             /* One row per (name, port), as if each had been scanned. */
-            emit_error(app, e, JARM_STATUS_DNS_ERROR, jarm__dns_status_name(e->status), e->spec.host,
-                       e->spec.host_len, port);
+            emit_error(app, e, JARM_STATUS_DNS_ERROR, jarm__dns_status_name(e->status),
+                       e->spec.host, e->spec.host_len, port);
             if (++e->port_idx >= nports)
                 entry_pop(app, e);
             return 0;

@@ -24,7 +24,9 @@ static size_t expected(const uint8_t *in, size_t n, unsigned flags, uint8_t *out
 {
     size_t i = 0, o = 0;
     while (i < n) {
-        size_t l = in[i] < 0x80 ? 1 : (flags & JARM__JSON_ASCII) ? 0 : jarm__utf8_len(in + i, n - i);
+        size_t l = in[i] < 0x80                 ? 1
+                   : (flags & JARM__JSON_ASCII) ? 0
+                                                : jarm__utf8_len(in + i, n - i);
         if (l > 0) {
             memcpy(out + o, in + i, l);
             o += l;
