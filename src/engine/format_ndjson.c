@@ -4,8 +4,8 @@
  *
  * Strings are escaped properly, unlike the reference, so a host or ALPN holding '"', '\' or
  * control characters still gives valid JSON; bytes that are not UTF-8 (possible only in
- * unparsable input lines and ALPN values) are written as \u00XX. Field order is fixed: the
- * target, the outcome, then the annotations that were asked for.
+ * unparsable input lines: ALPN values are strict UTF-8) are written as \u00XX. Field order is
+ * fixed: the target, the outcome, then the annotations that were asked for.
  */
 #include <limits.h>
 #include <string.h>
