@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "endpoint.h"
 #include "iter.h"
+#include "scan.h"
 
 enum {
     OPT_PROBE_PARALLEL = 256,

@@ -548,30 +548,10 @@ Exit:
     return err;
 }
 
+/* Printable ASCII: the summary's strings are RFC 2253 text or SAN bytes (any bytes). */
 static void put_str(jarm__out_t *o, const char *s, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
-    size_t run = 0, i;
-
-    jarm__out_put(o, "\"", 1);
-    for (i = 0; i < n; i++) {
-        uint8_t c = (uint8_t)s[i];
-        char esc[6] = {'\\', 'u', '0', '0', digits[c >> 4], digits[c & 15]};
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            run++;
-            continue;
-        }
-        jarm__out_put(o, s + i - run, run);
-        run = 0;
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            jarm__out_put(o, esc, 2);
-        } else {
-            jarm__out_put(o, esc, 6);
-        }
-    }
-    jarm__out_put(o, s + i - run, run);
-    jarm__out_put(o, "\"", 1);
+    jarm__json_put(o, s, n, JARM__JSON_ASCII);
 }
 
 static void put_field(jarm__out_t *o, const char *key, const char *s, size_t n)

@@ -1,5 +1,6 @@
 /*
- * util.h - small helpers shared by the pure modules: quoting input for messages, hex digits.
+ * util.h - small helpers shared by the pure modules: quoting input for messages, hex digits,
+ * the UTF-8 check and the one JSON string writer of the tree.
  *
  * The error convention of every layer (core, sweep, interpret, engine): a function that can
  * fail returns 0 (or a count, where it says so) on success and a negative code on failure,
@@ -15,6 +16,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "internal.h"
 
 /*
  * Copy at most max bytes of s (n bytes) into dst (cap bytes, NUL-terminated) for an error
@@ -38,5 +41,33 @@ int jarm__hex_digit(char c, int upper_ok);
  * Write n bytes as 2n lower-case hex digits and a NUL into dst (2n + 1 bytes).
  */
 void jarm__hex_encode(char *dst, const uint8_t *b, size_t n);
+
+/*
+ * Length (1..4) of the well-formed UTF-8 sequence at s (n > 0 bytes available), or 0 if
+ * there is none: Python's strict decoder, so no overlong forms, no surrogates, nothing above
+ * U+10FFFF.
+ */
+size_t jarm__utf8_len(const uint8_t *s, size_t n);
+
+/* Non-zero if s[0..n) is well-formed UTF-8 throughout. */
+int jarm__utf8_valid(const uint8_t *s, size_t n);
+
+/* jarm__json_put flags. */
+enum {
+    /* Printable ASCII only: every byte outside 0x20..0x7e (DEL and UTF-8 included) becomes
+     * \u00XX, control characters too (no \n short forms). Without it, well-formed UTF-8 and
+     * DEL are written as they are, \n \r \t get their short escapes, and other control
+     * bytes and bytes that are not UTF-8 become \u00XX. */
+    JARM__JSON_ASCII = 1
+};
+
+/*
+ * s[0..n) (any bytes) as a JSON string, quotes included, to o. '"' and '\' are always
+ * escaped as \" and \\; hex digits are lowercase.
+ */
+void jarm__json_put(jarm__out_t *o, const char *s, size_t n, unsigned flags);
+
+/* v in decimal, to o. */
+void jarm__out_u64(jarm__out_t *o, uint64_t v);
 
 #endif /* JARM_UTIL_H_ */
