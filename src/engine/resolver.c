@@ -144,14 +144,15 @@ enum dns_state_e { E_QUERY_A = 0, E_QUERY_AAAA, E_DONE };
 
 typedef struct jarm__dns_entry_s {
     struct jarm__dns_entry_s *hnext;               /* hash chain */
-    struct jarm__dns_entry_s *lru_prev, *lru_next; /* done entries only */
+    jarm__queue_t lru;                             /* done entries only */
     jarm__resolver_t *r;
     dns_addr_t *addrs;  /* done entries: naddrs addresses, or NULL */
     dns_waiter_t first; /* the first waiter (cb NULL when none); first.next: the others */
     dns_waiter_t *last; /* the last waiter node, or NULL when first.next is empty */
     /* Queried entries: the list of fresh queries (submitted less than timeout_ms ago), and
      * the list of queries waiting to be retried after a connection error. */
-    struct jarm__dns_entry_s *fresh_prev, *fresh_next, *retry_next;
+    jarm__queue_t fresh_node;
+    struct jarm__dns_entry_s *retry_next;
     uint64_t submitted_ms, retry_due_ms;
     uint8_t fresh, retrying, retries;
     uint32_t hash;
@@ -407,26 +408,13 @@ static void cache_unlink(jarm__resolver_t *r, dns_entry_t *e)
 
 static void lru_remove(jarm__resolver_t *r, dns_entry_t *e)
 {
-    if (e->lru_prev != NULL)
-        e->lru_prev->lru_next = e->lru_next;
-    else
-        r->lru_head = e->lru_next;
-    if (e->lru_next != NULL)
-        e->lru_next->lru_prev = e->lru_prev;
-    else
-        r->lru_tail = e->lru_prev;
-    e->lru_prev = e->lru_next = NULL;
+    (void)r;
+    jarm__queue_remove(&e->lru);
 }
 
 static void lru_push_front(jarm__resolver_t *r, dns_entry_t *e)
 {
-    e->lru_prev = NULL;
-    e->lru_next = r->lru_head;
-    if (r->lru_head != NULL)
-        r->lru_head->lru_prev = e;
-    else
-        r->lru_tail = e;
-    r->lru_head = e;
+    jarm__queue_insert_head(&r->lru, &e->lru);
 }
 
 static void entry_free(dns_entry_t *e)
@@ -438,8 +426,8 @@ static void entry_free(dns_entry_t *e)
 /* Drop least recently used done entries until a new entry fits under cache_max. */
 static void cache_make_room(jarm__resolver_t *r)
 {
-    while (r->nentries >= r->opts.cache_max && r->lru_tail != NULL) {
-        dns_entry_t *e = r->lru_tail;
+    while (r->nentries >= r->opts.cache_max && !jarm__queue_empty(&r->lru)) {
+        dns_entry_t *e = JARM__QUEUE_DATA(r->lru.prev, dns_entry_t, lru);
         lru_remove(r, e);
         cache_unlink(r, e);
         entry_free(e);
@@ -478,15 +466,7 @@ static void fresh_unlink(jarm__resolver_t *r, dns_entry_t *e)
 {
     if (!e->fresh)
         return;
-    if (e->fresh_prev != NULL)
-        e->fresh_prev->fresh_next = e->fresh_next;
-    else
-        r->fresh_head = e->fresh_next;
-    if (e->fresh_next != NULL)
-        e->fresh_next->fresh_prev = e->fresh_prev;
-    else
-        r->fresh_tail = e->fresh_prev;
-    e->fresh_prev = e->fresh_next = NULL;
+    jarm__queue_remove(&e->fresh_node);
     e->fresh = 0;
     r->nfresh--;
 }
@@ -494,13 +474,7 @@ static void fresh_unlink(jarm__resolver_t *r, dns_entry_t *e)
 static void fresh_push(jarm__resolver_t *r, dns_entry_t *e)
 {
     e->submitted_ms = uv_now(r->loop);
-    e->fresh_next = NULL;
-    e->fresh_prev = r->fresh_tail;
-    if (r->fresh_tail != NULL)
-        r->fresh_tail->fresh_next = e;
-    else
-        r->fresh_head = e;
-    r->fresh_tail = e;
+    jarm__queue_insert_tail(&r->fresh, &e->fresh_node);
     e->fresh = 1;
     r->nfresh++;
 }
@@ -511,8 +485,11 @@ static unsigned fresh_expire(jarm__resolver_t *r)
 {
     uint64_t now = uv_now(r->loop);
     unsigned n = 0;
-    while (r->fresh_head != NULL && now - r->fresh_head->submitted_ms >= r->opts.timeout_ms) {
-        fresh_unlink(r, r->fresh_head);
+    dns_entry_t *e;
+    while (!jarm__queue_empty(&r->fresh) &&
+           now - (e = JARM__QUEUE_DATA(r->fresh.next, dns_entry_t, fresh_node))->submitted_ms >=
+               r->opts.timeout_ms) {
+        fresh_unlink(r, e);
         n++;
     }
     return n;
@@ -1044,6 +1021,8 @@ int jarm__resolver_init(jarm__resolver_t *r, uv_loop_t *loop, const jarm__resolv
     int ret, rc, optmask, version, library = 0;
 
     memset(r, 0, sizeof(*r));
+    jarm__queue_init(&r->fresh);
+    jarm__queue_init(&r->lru);
     r->loop = loop;
     if (opts != NULL)
         r->opts = *opts;
@@ -1258,6 +1237,8 @@ int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_
     if ((e = malloc(sizeof(*e) + (size_t)len + 1)) == NULL)
         return UV_ENOMEM;
     memset(e, 0, sizeof(*e));
+    jarm__queue_init(&e->lru);
+    jarm__queue_init(&e->fresh_node);
     e->r = r;
     e->hash = hash;
     e->name_len = (uint8_t)len;
@@ -1331,7 +1312,7 @@ static void release(jarm__resolver_t *r)
     free(r->buckets);
     r->buckets = NULL;
     r->nbuckets = r->nentries = 0;
-    r->lru_head = r->lru_tail = NULL;
+    jarm__queue_init(&r->lru);
     while (r->free_waiters != NULL) {
         dns_waiter_t *w = r->free_waiters;
         r->free_waiters = w->next;
