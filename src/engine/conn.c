@@ -4,7 +4,7 @@
  * (at JARM_RX_MAX bytes, at EOF or error; a timeout with bytes buffered parses them as
  * final, what the reference's single recv(1484) would have returned), and finish.
  *
- * One struct per connection, from a free list: the fd and bookkeeping, ~150 bytes. Each
+ * One struct per connection, from a free list: the fd and bookkeeping, ~140 bytes. Each
  * reply is parsed straight from the engine's shared read buffer; only when the parser needs
  * more bytes than one read delivered does the connection take a JARM_RX_MAX buffer from a
  * pool, so idle and single-read connections cost no receive memory. Every path ends in
@@ -59,7 +59,7 @@ void jarm__conn_finish(jarm__conn_t *c, jarm__pstatus_t result, const char *str,
     else
         conn_record(c, result, str, len);
     c->state = JARM__C_CLOSING;
-    jarm__dl_remove(c);
+    jarm__queue_remove(&c->node); /* off the deadline list */
     if (c->fd >= 0) {
         jarm__poller_del(&s->poller, &c->io);
         /* RST, as scanners do: no TIME_WAIT on our side, nothing left to say. close()

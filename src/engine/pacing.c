@@ -59,7 +59,8 @@ void jarm__pacing_release(jarm__scan_t *s)
     s->addr_buckets = NULL;
 }
 
-static void lru_remove(jarm__scan_t *s, jarm__addr_t *a)
+/* a is in use again, or dropped: off the idle learned list. */
+static void idle_unlink(jarm__scan_t *s, jarm__addr_t *a)
 {
     if (!a->in_lru)
         return;
@@ -74,7 +75,7 @@ static void addr_free(jarm__scan_t *s, jarm__addr_t *a)
     while (*pp != a)
         pp = &(*pp)->hnext;
     *pp = a->hnext;
-    lru_remove(s, a);
+    idle_unlink(s, a);
     a->hnext = s->free_addrs;
     s->free_addrs = a;
 }
@@ -131,7 +132,7 @@ jarm__addr_t *jarm__addr_get(jarm__scan_t *s, const jarm__target_t *t)
     h = addr_hash(s, key, n);
     for (jarm__addr_t *a = s->addr_buckets[h & s->addr_mask]; a != NULL; a = a->hnext)
         if (a->hash == h && a->key_len == n && memcmp(a->key, key, n) == 0) {
-            lru_remove(s, a);
+            idle_unlink(s, a);
             a->users++;
             return a;
         }
@@ -194,25 +195,28 @@ void jarm__gap_push(jarm__scan_t *s, jarm__target_t *t, uint64_t due)
         uv_timer_start(&s->gap_timer, on_gap, due > now ? due - now : 0, 0);
 }
 
-void jarm__ready_push(jarm__scan_t *s, jarm__target_t *t)
+static void ready_add(jarm__scan_t *s, jarm__target_t *t, int front)
 {
     if (t->queued)
         return;
     t->queued = Q_READY;
-    jarm__queue_insert_tail(&s->ready, &t->node);
+    if (front)
+        jarm__queue_insert_head(&s->ready, &t->node);
+    else
+        jarm__queue_insert_tail(&s->ready, &t->node);
     if (t->paddr != NULL)
         t->paddr->ready_n++;
+}
+
+void jarm__ready_push(jarm__scan_t *s, jarm__target_t *t)
+{
+    ready_add(s, t, 0);
 }
 
 /* A target under way goes on before targets that have not started. */
 void jarm__ready_push_front(jarm__scan_t *s, jarm__target_t *t)
 {
-    if (t->queued)
-        return;
-    t->queued = Q_READY;
-    jarm__queue_insert_head(&s->ready, &t->node);
-    if (t->paddr != NULL)
-        t->paddr->ready_n++;
+    ready_add(s, t, 1);
 }
 
 /* Confirmations whose address has settled go to the ready queue. */

@@ -186,13 +186,11 @@ int jarm__poller_add(jarm__poller_t *p, jarm__pio_t *io, int fd)
     return uv_add(p, io, fd);
 }
 
-void jarm__poller_del(jarm__poller_t *p, jarm__pio_t *io)
+void jarm__poller_del_(jarm__poller_t *p, jarm__pio_t *io)
 {
     (void)p;
-    if (io->uvh != NULL) {
-        uv_close((uv_handle_t *)io->uvh, on_sock_closed);
-        io->uvh = NULL;
-    }
+    uv_close((uv_handle_t *)io->uvh, on_sock_closed);
+    io->uvh = NULL;
 }
 
 static void on_ep_closed(uv_handle_t *h)

@@ -65,7 +65,12 @@ static inline void jarm__poller_want(jarm__poller_t *p, jarm__pio_t *io, unsigne
         jarm__poller_want_(p, io, events);
 }
 /* Stop watching, before the caller closes fd (epoll: close() does it). */
-void jarm__poller_del(jarm__poller_t *p, jarm__pio_t *io);
+void jarm__poller_del_(jarm__poller_t *p, jarm__pio_t *io);
+static inline void jarm__poller_del(jarm__poller_t *p, jarm__pio_t *io)
+{
+    if (io->uvh != NULL)
+        jarm__poller_del_(p, io);
+}
 /* Close; close_cb runs once every handle is closed (from the loop, unless the fallback has
  * nothing open, then at once). Sockets must have been removed. */
 void jarm__poller_close(jarm__poller_t *p, void (*close_cb)(jarm__poller_t *p));

@@ -2,6 +2,7 @@
  * proxy.c - the SOCKS5 handshake (RFC 1928, RFC 1929) of a probe connection: what to send
  * and what the proxy's replies mean; the bytes are read by src/core/socks5.c.
  */
+#include <netinet/in.h>
 #include <string.h>
 
 #include "internal.h"

@@ -406,17 +406,6 @@ static void cache_unlink(jarm__resolver_t *r, dns_entry_t *e)
     r->nentries--;
 }
 
-static void lru_remove(jarm__resolver_t *r, dns_entry_t *e)
-{
-    (void)r;
-    jarm__queue_remove(&e->lru);
-}
-
-static void lru_push_front(jarm__resolver_t *r, dns_entry_t *e)
-{
-    jarm__queue_insert_head(&r->lru, &e->lru);
-}
-
 static void entry_free(dns_entry_t *e)
 {
     free(e->addrs);
@@ -428,7 +417,7 @@ static void cache_make_room(jarm__resolver_t *r)
 {
     while (r->nentries >= r->opts.cache_max && !jarm__queue_empty(&r->lru)) {
         dns_entry_t *e = JARM__QUEUE_DATA(r->lru.prev, dns_entry_t, lru);
-        lru_remove(r, e);
+        jarm__queue_remove(&e->lru);
         cache_unlink(r, e);
         entry_free(e);
         r->stats.evictions++;
@@ -543,7 +532,7 @@ static void entry_complete(jarm__resolver_t *r, dns_entry_t *e, jarm__dns_status
         e->state = E_DONE;
         e->status = (uint8_t)status;
         e->naddrs = (uint8_t)n;
-        lru_push_front(r, e);
+        jarm__queue_insert_head(&r->lru, &e->lru);
     } else {
         cache_unlink(r, e);
         entry_free(e);
@@ -1204,8 +1193,8 @@ int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_
     if ((e = cache_find(r, key, (size_t)len, hash)) != NULL) {
         if (e->state == E_DONE) {
             r->stats.cache_hits++;
-            lru_remove(r, e);
-            lru_push_front(r, e);
+            jarm__queue_remove(&e->lru); /* most recent first */
+            jarm__queue_insert_head(&r->lru, &e->lru);
             deliver(cb, data, (jarm__dns_status_t)e->status, e->addrs, e->naddrs);
             return 0;
         }

@@ -22,12 +22,8 @@
  * EADDRNOTAVAIL and ENOBUFS shrink the window and retry the probe later; they never lose a
  * target.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "scan_int.h"
 
@@ -85,7 +81,7 @@ static void on_deadline(uv_timer_t *timer)
     jarm__conn_t *c;
 
     while ((c = dl_first(s)) != NULL && c->deadline <= now) {
-        jarm__dl_remove(c);
+        jarm__queue_remove(&c->node); /* off the deadline list */
         jarm__conn_expire(c);
     }
     dl_arm(s);

@@ -154,10 +154,4 @@ int jarm__target_store(jarm__target_t *t, unsigned probe, const char *str, size_
 /* t->raw and t->jarm from the probes (t->status becomes error for want of memory). */
 void jarm__result_make(jarm__scan_t *s, jarm__target_t *t);
 
-/* The deadline list: connections in start order, so in deadline order. */
-static inline void jarm__dl_remove(jarm__conn_t *c)
-{
-    jarm__queue_remove(&c->node);
-}
-
 #endif /* JARM_SCAN_INT_H_ */
