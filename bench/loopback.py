@@ -58,6 +58,10 @@ def parse_args():
                     help="extra ceiling options, e.g. '--fin --read eof' (default: one read, "
                          "RST close: what jarmsweep does on the wire)")
     ap.add_argument("--json", help="also write all measurements to this file")
+    ap.add_argument("--cert", action="store_true",
+                    help="settings 1 and 2: also run jarmsweep --cert after each jarmsweep run "
+                         "and report its ratio next to the one without (the replies carry the "
+                         "capture's Certificate message: every row must have its cert)")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless ratio >= 0.90 in settings 1 and 2 and RSS <= 48 MiB")
     return ap.parse_args()
@@ -234,8 +238,9 @@ def write_replies(path, cap):
             f.write((p["received_hex"] or "-") + "\n")
 
 
-def verify_rows(path, targets, fp, raw):
-    """Every target exactly once, every row ok with the capture's fingerprint and raw."""
+def verify_rows(path, targets, fp, raw, cert=False):
+    """Every target exactly once, every row ok with the capture's fingerprint and raw (and,
+    with cert, a cert object)."""
     want = set(t.rsplit(":", 1)[0] for t in targets)
     seen, bad, dup, lines = set(), 0, 0, 0
     first_bad = None
@@ -253,7 +258,8 @@ def verify_rows(path, targets, fp, raw):
                 dup += 1
             seen.add(key)
             if (row.get("status") != "ok" or row.get("jarm") != fp or row.get("raw") != raw
-                    or row.get("ip") not in want or row.get("port") != PORT):
+                    or row.get("ip") not in want or row.get("port") != PORT
+                    or (cert and not isinstance(row.get("cert"), dict))):
                 bad += 1
                 first_bad = first_bad or line[:300]
     return {"rows": lines, "bad_rows": bad, "duplicates": dup,
@@ -295,19 +301,21 @@ def run_ceiling(args, tf, ntargets, conc, resp):
     return m
 
 
-def run_jarmsweep(args, tf, targets, conc, resp, fp, raw, tmp, timeout_s=5):
+def run_jarmsweep(args, tf, targets, conc, resp, fp, raw, tmp, timeout_s=5, cert=False):
     out = os.path.join(tmp, "jarmsweep.ndjson")
     if os.path.exists(out):
         os.unlink(out)
     cmd = [args.jarmsweep, "-q", "-c", str(conc), "-t", str(timeout_s), "-i", tf, "-o", out]
+    if cert:
+        cmd.append("--cert")
     m = run_measured(cmd, resp)
-    v = verify_rows(out, targets, fp, raw) if os.path.exists(out) else {
+    v = verify_rows(out, targets, fp, raw, cert) if os.path.exists(out) else {
         "rows": 0, "fingerprints_ok": False, "first_bad": None}
     m.update(v)
     m.update(rate_figures(m, len(targets)))
     # Every target answers every probe: exactly ten connections each, no retries.
     m["ok"] = m["rc"] == 0 and v["fingerprints_ok"] and m["connections"] == len(targets) * 10
-    m["tool"] = "jarmsweep"
+    m["tool"] = "jarmsweep --cert" if cert else "jarmsweep"
     m["cmd"] = " ".join(cmd)
     return m
 
@@ -340,7 +348,7 @@ def rate_setting(args, name, conc, delay_ms, tmp, replies, fp, raw, results):
     log(f"setting {name}: {len(targets)} targets x 10 probes, concurrency {conc}, replies "
         + (f"held {delay_ms} ms" if delay_ms else "immediate"))
     resp = Responder(args.responder, tmp, replies, delay_ms=delay_ms)
-    runs = {"ceiling": [], "jarmsweep": []}
+    runs = {"ceiling": [], "jarmsweep": [], "cert": []}
     try:
         for _ in range(args.repeat):
             c = run_ceiling(args, tf, len(targets), conc, resp)
@@ -350,6 +358,10 @@ def rate_setting(args, name, conc, delay_ms, tmp, replies, fp, raw, results):
                 j = run_jarmsweep(args, tf, targets, conc, resp, fp, raw, tmp)
                 runs["jarmsweep"].append(j)
                 show("jarmsweep", j, c)
+            if args.jarmsweep and args.cert:
+                j = run_jarmsweep(args, tf, targets, conc, resp, fp, raw, tmp, cert=True)
+                runs["cert"].append(j)
+                show("--cert", j, c)
     finally:
         stats = resp.stop()
     c = best(runs["ceiling"])
@@ -367,6 +379,17 @@ def rate_setting(args, name, conc, delay_ms, tmp, replies, fp, raw, results):
             f"{j['targets_per_s']:.1f} targets/s, ratio {res['ratio']:.3f}"
             f" (bar {RATIO_BAR}), CPU ratio {res['cpu_ratio']:.3f}, fingerprints "
             f"{'right' if j['fingerprints_ok'] else 'WRONG'}")
+    if runs["cert"]:
+        j = best(runs["cert"])
+        res["jarmsweep_cert"] = j
+        res["ratio_cert"] = j["targets_per_s"] / c["targets_per_s"] if c["targets_per_s"] else 0
+        res["cpu_ratio_cert"] = (min(r["pair_cpu_us_per_target"] for r in runs["ceiling"])
+                                 / min(r["pair_cpu_us_per_target"] for r in runs["cert"]))
+        ok = ok and j["ok"]
+        log(f"  => best with --cert: {j['targets_per_s']:.1f} targets/s, ratio "
+            f"{res['ratio_cert']:.3f} (without: {res.get('ratio', 0):.3f}), CPU ratio "
+            f"{res['cpu_ratio_cert']:.3f}, every row with its cert: "
+            f"{'yes' if j['fingerprints_ok'] else 'NO'}")
     res["others_cores_max"] = max(r["others_cores"] for rs in runs.values() for r in rs)
     res["ok"] = ok
     results.append(res)
@@ -474,6 +497,11 @@ def main():
                 f"{r['jarmsweep']['targets_per_s']:.0f} targets/s, "
                 f"{r['jarmsweep']['cpu_us_per_target']:.0f} us CPU/target, rss "
                 f"{r['jarmsweep']['peak_rss_kib'] / 1024:.1f} MiB")
+            if "ratio_cert" in r:
+                log(f"  setting {r['setting']} with --cert: ratio {r['ratio_cert']:.3f} "
+                    f"(without {r['ratio']:.3f}), CPU ratio {r['cpu_ratio_cert']:.3f}, "
+                    f"{r['jarmsweep_cert']['cpu_us_per_target']:.0f} us CPU/target, rss "
+                    f"{r['jarmsweep_cert']['peak_rss_kib'] / 1024:.1f} MiB")
         elif "vmhwm_kib" in r:
             met = r["vmhwm_kib"] <= RSS_BAR_KIB
             bars &= met

@@ -122,17 +122,26 @@ typedef struct jarm_result_s {
     size_t nmatch_prefix;
     const char *baseline;      /* "new", "same" or "changed" */
     const char *baseline_jarm; /* the baseline's fingerprint of a changed target, or NULL */
-    /* Room for annotations of options to come (certificates, interception checks, repeated
-     * scans): not yet filled, nor written by jarm_result_to_json(). */
-    const char *cert;               /* the server certificate's summary, a JSON object's text */
-    const char *cert_error;         /* why there is no certificate */
+    /* The server's certificate (the cert option, --cert): cert, the leaf's summary as a JSON
+     * object's text (sha256, sha1, subject, issuer, serial, not_before, not_after, san, key,
+     * sig_alg, self_signed, chain_len; see jarmsweep(1)) and cert_sha256 its "sha256"; or
+     * cert_error, why there is none ("tls13", "alert", "truncated", ...). */
+    const char *cert;
+    const char *cert_error;
+    const char *cert_sha256;
+    /* Labels of the --match lists' cert-sha256 entries equal to cert_sha256 (nmatch_cert of
+     * them); written whenever match_cert is not NULL. */
+    const char *const *match_cert;
+    size_t nmatch_cert;
+    /* Room for annotations of options to come (interception checks, repeated scans): not
+     * yet filled, nor written by jarm_result_to_json(). */
     const char *jarm_direct;        /* the fingerprint seen directly ... */
     const char *jarm_proxy;         /* ... and through the proxy */
     jarm_tristate_t intercepted;    /* the two differ */
     jarm_tristate_t stable;         /* repeated scans agreed */
     const jarm_variant_t *variants; /* each fingerprint seen by repeated scans */
     size_t nvariants;
-    void *reserved[8]; /* NULL: room for later annotations */
+    void *reserved[5]; /* NULL: room for later annotations */
 } jarm_result_t;
 
 /*
@@ -154,6 +163,8 @@ typedef struct jarm_scan_opts_s {
     const char *resolvers; /* "IP[:PORT],..." or NULL for resolv.conf */
     const char *proxy;     /* "socks5://[user:pass@]host:port" or NULL */
     int allow_reserved;    /* ranges may cover reserved space (e.g. 127.0.0.0/8) */
+    int cert;              /* results get the server's certificate: cert or cert_error */
+    size_t cert_max;       /* stream bytes read for it (--cert-max); 0 = 65536 */
 } jarm_scan_opts_t;
 
 /*

@@ -111,7 +111,7 @@ static void test_parse(void)
                   "fingerprint\tlabel\tsource\tnotes\n" FP_OSSL "\tOpenSSL default\tme\tnote 1\n"
                   "  " FP_SIB " \t  Apache  \r\n"
                   "   # indented comment\n"
-                  "\t\n" HALF "\tOpenSSL family\t\tno source\textra\tcolumns\n"
+                  "\t\n" HALF "\tOpenSSL family\t\tno source\tjarm\textra\tcolumns\n"
                   "07D14D16D21D21D00042D43D000000AA99CE74E2C6D013C745AA52B5CC042D\tUpper",
                   err);
     ok(n == 4, "parse: 4 entries (comments, blank lines, header skipped): %lld %s", (long long)n,
@@ -126,7 +126,7 @@ static void test_parse(void)
        "parse: blanks and CR trimmed, absent columns empty");
     ok(l.n >= 4 && l.v[2].len == 30 && strcmp(l.v[2].fp, HALF) == 0 &&
            strcmp(l.v[2].source, "") == 0 && strcmp(l.v[2].notes, "no source") == 0,
-       "parse: a 30-character entry, empty source, columns after the 4th ignored");
+       "parse: a 30-character entry, empty source, kind jarm, columns after the 5th ignored");
     ok(l.n >= 4 && strcmp(l.v[3].fp, FP_OSSL) == 0 && l.v[3].line == 9,
        "parse: upper case folded, last line without LF");
     jarm__fplist_free(&l);
@@ -256,6 +256,71 @@ static void test_match(void)
     ok(found == 5 && ne == 4, "match: prefix not asked for");
     found = jarm__fplist_match(&l, FP_OSSL, 62, ex, &ne, pr, &np, 0);
     ok(found == 5 && ne == 0 && np == 0, "match: cap 0 only counts");
+    jarm__fplist_free(&l);
+}
+
+#define CERT_A "fd6e72d474b985d2623b40f437efe5f3099a35aeff15326ba7b47954880666bf"
+#define CERT_A_COLONS                                                                            \
+    "FD:6E:72:D4:74:B9:85:D2:62:3B:40:F4:37:EF:E5:F3:09:9A:35:AE:FF:15:32:6B:A7:B4:79:54:88:06:" \
+    "66:BF"
+#define CERT_B "0000000000000000000000000000000000000000000000000000000000000001"
+
+/* Certificate entries (kind cert-sha256): their own table, never mixed with fingerprints. */
+static void test_cert_kind(void)
+{
+    jarm__fplist_t l;
+    char err[256] = "";
+    const char *labels[8];
+    size_t n;
+
+    jarm__fplist_init(&l);
+    ok(parse_str(&l, "c.tsv",
+                 "fingerprint\tlabel\tsource\tnotes\tkind\n" CERT_A "\tcert A\tme\t\tcert-sha256\n"
+                 " " CERT_A_COLONS " \tcert A again\t\t\tcert-sha256\n"
+                 "" CERT_A "\tcert A\t\t\tcert-sha256\n" FP_OSSL "\tOpenSSL\t\t\tjarm\n"
+                 "" CERT_B "\tcert B\t\t\tcert-sha256\r\n",
+                 err) == 5,
+       "cert: 5 entries, header with kind skipped: %s", err);
+    ok(l.ncert == 4, "cert: 4 certificate entries (%zu)", l.ncert);
+    ok(l.n == 5 && l.v[1].kind == JARM__FP_KIND_CERT && strcmp(l.v[1].fp, CERT_A) == 0 &&
+           l.v[1].len == JARM__FPLIST_CERT && l.v[3].kind == JARM__FP_KIND_JARM,
+       "cert: openssl's colon form stored as 64 lower-case digits; kinds");
+    n = jarm__fplist_match_cert(&l, CERT_A, labels, 8);
+    ok(n == 2 && strcmp(labels[0], "cert A") == 0 && strcmp(labels[1], "cert A again") == 0,
+       "cert: match_cert gives each label once, in file order (%zu)", n);
+    n = jarm__fplist_match_cert(&l, CERT_A_COLONS, labels, 1);
+    ok(n == 2 && strcmp(labels[0], "cert A") == 0, "cert: more found than fit, colon query");
+    ok(jarm__fplist_match_cert(&l, CERT_B, labels, 8) == 1 && strcmp(labels[0], "cert B") == 0,
+       "cert: CR LF line end");
+    ok(jarm__fplist_match_cert(&l, FP_OSSL, labels, 8) == 0 &&
+           jarm__fplist_match_cert(&l, "", labels, 8) == 0 &&
+           jarm__fplist_match_cert(&l, CERT_A "0", labels, 8) == 0,
+       "cert: a fingerprint, nothing, a 65-digit string match no certificate");
+    ok(strcmp(match_str(&l, FP_OSSL), "OpenSSL|") == 0,
+       "cert: the jarm entry still matches by fingerprint: %s", match_str(&l, FP_OSSL));
+    ok(jarm__fplist_match(&l, CERT_A, 62, NULL, NULL, NULL, NULL, 0) == 0,
+       "cert: a certificate hash cut to 62 characters matches no fingerprint");
+    jarm__fplist_free(&l);
+
+    jarm__fplist_init(&l);
+    ok(parse_str(&l, "b.tsv", FP_OSSL "\tok\n" CERT_A "\tx\t\t\tcertificate\n", err) < 0 &&
+           strcmp(err, "b.tsv:2: bad kind 'certificate' (jarm or cert-sha256)") == 0 && l.n == 0,
+       "cert: unknown kind rejects the file: %s", err);
+    ok(parse_str(&l, "b.tsv", "0123xyz\tx\t\t\tcert-sha256\n", err) < 0 &&
+           strcmp(err, "b.tsv:1: bad certificate sha256 '0123xyz'") == 0,
+       "cert: not hex: %s", err);
+    ok(parse_str(&l, "b.tsv", FP_OSSL "\tx\t\t\tcert-sha256\n", err) < 0 &&
+           strncmp(err, "b.tsv:1: bad certificate sha256 '", 33) == 0,
+       "cert: a 62-character fingerprint is no certificate hash: %s", err);
+    ok(parse_str(&l, "b.tsv", CERT_A "\tx\n", err) < 0 &&
+           strncmp(err, "b.tsv:1: bad fingerprint '", 26) == 0,
+       "cert: a certificate hash without the kind is a bad fingerprint: %s", err);
+    ok(parse_str(&l, "b.tsv",
+                 "FD:6E:72;D4:74:B9:85:D2:62:3B:40:F4:37:EF:E5:F3:09:9A:35:AE:FF:"
+                 "15:32:6B:A7:B4:79:54:88:06:66:BF\tx\t\t\tcert-sha256\n",
+                 err) < 0,
+       "cert: a wrong separator");
+    ok(l.n == 0 && l.ncert == 0, "cert: nothing of the bad files was added");
     jarm__fplist_free(&l);
 }
 
@@ -761,6 +826,7 @@ int main(int argc, char **argv)
     test_parse();
     test_errors();
     test_match();
+    test_cert_kind();
     test_zeros();
     test_scale();
     test_baseline_text();

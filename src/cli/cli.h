@@ -40,6 +40,8 @@ typedef struct jarm__cli_opts_s {
     char **matches;    /* --match FILE|NAME, repeatable */
     int nmatches;
     const char *baseline; /* --baseline FILE */
+    int cert;             /* --cert */
+    size_t cert_max;      /* --cert-max BYTES */
     int quiet, help, version;
 } jarm__cli_opts_t;
 

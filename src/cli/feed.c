@@ -826,6 +826,11 @@ int jarm__feed_init(app_t *app, char *msg, size_t msglen)
                 snprintf(msg, msglen, "--match: %s", err);
                 return -1;
             }
+        if (app->fplist.ncert > 0 && !o->cert && !o->quiet && !app->lib)
+            fprintf(stderr,
+                    "jarmsweep: warning: --match: %zu certificate entries match only with "
+                    "--cert\n",
+                    app->fplist.ncert);
     }
     if (o->baseline != NULL) {
         jarm__baseline_init(&app->baseline);
@@ -852,6 +857,15 @@ void jarm__feed_annotate(app_t *app, jarm__row_t *row)
         r->nmatch = nexact;
         r->match_prefix = row->labels + JARM__ROW_LABELS;
         r->nmatch_prefix = nprefix;
+        if (app->opts.cert) {
+            size_t n =
+                r->cert_sha256 == NULL
+                    ? 0
+                    : jarm__fplist_match_cert(&app->fplist, r->cert_sha256,
+                                              row->labels + 2 * JARM__ROW_LABELS, JARM__ROW_LABELS);
+            r->match_cert = row->labels + 2 * JARM__ROW_LABELS;
+            r->nmatch_cert = n < JARM__ROW_LABELS ? n : JARM__ROW_LABELS;
+        }
     }
     if (app->baseline_on) {
         const char *old = NULL;

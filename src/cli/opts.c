@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "endpoint.h"
+#include "cert.h"
 #include "iter.h"
 #include "scan.h"
 
@@ -35,6 +36,8 @@ enum {
     OPT_PROXY,
     OPT_MATCH,
     OPT_BASELINE,
+    OPT_CERT,
+    OPT_CERT_MAX,
 };
 
 static const struct option long_opts[] = {
@@ -64,6 +67,8 @@ static const struct option long_opts[] = {
     {"proxy", required_argument, NULL, OPT_PROXY},
     {"match", required_argument, NULL, OPT_MATCH},
     {"baseline", required_argument, NULL, OPT_BASELINE},
+    {"cert", no_argument, NULL, OPT_CERT},
+    {"cert-max", required_argument, NULL, OPT_CERT_MAX},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -159,13 +164,30 @@ const char *const jarm__cli_help[] = {
     "                          the last run stopped, without repeats or holes (-o appends);\n"
     "                          FILE.lock keeps a second run off the same FILE\n"
     "\n",
+    "Certificates (NDJSON rows get the fields named; no extra connection):\n"
+    "      --cert              also take the server's certificate from the first probe\n"
+    "                          whose ServerHello selects TLS 1.2 or lower (the\n"
+    "                          Certificate message follows it in clear): 'cert' holds\n"
+    "                          sha256, sha1, subject, issuer (RFC 2253), serial,\n"
+    "                          not_before, not_after (UTC), san, key (rsa-2048,\n"
+    "                          ec-p256, ed25519...), sig_alg, self_signed, chain_len;\n"
+    "                          or 'cert_error' says why there is none: tls13, alert,\n"
+    "                          no_server_hello, not_tls, no_certificate, malformed,\n"
+    "                          too_big, truncated, bad_der, no_memory. The fingerprint\n"
+    "                          is the same as without --cert\n"
+    "      --cert-max BYTES    read at most BYTES of the server's flight for it (default\n"
+    "                          65536, at most 16777216); a longer one is too_big. The\n"
+    "                          reading stops at the probe's --timeout too (truncated)\n"
+    "\n",
     "Comparing (NDJSON rows get the fields named):\n"
     "      --match LIST        label rows with known fingerprints: a TSV file or a bundled\n"
     "                          list by name (c2: the reference's C2 table; servers: server\n"
     "                          software measured on Debian 12); repeatable. 'match' holds\n"
     "                          the labels of exact matches, 'match_prefix' those sharing\n"
     "                          the 30-character cipher/version half. A fingerprint names a\n"
-    "                          TLS stack and configuration, not an application.\n"
+    "                          TLS stack and configuration, not an application. Entries\n"
+    "                          of kind cert-sha256 (fifth column) name certificates: with\n"
+    "                          --cert, 'match_cert' holds their labels\n"
     "      --baseline FILE     compare with an earlier scan (its NDJSON output, or lines\n"
     "                          'host[:port] fingerprint'): 'baseline' is same, changed\n"
     "                          (with 'baseline_jarm', the old one) or new; the summary\n"
@@ -273,6 +295,7 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
     o->ports[0] = 443;
     o->nports = 1;
     o->shard_n = 1;
+    o->cert_max = JARM__CERT_MAX_DEFAULT;
     o->files = calloc((size_t)argc + 1, sizeof(char *));
     o->blocklists = calloc((size_t)argc + 1, sizeof(char *));
     o->matches = calloc((size_t)argc + 1, sizeof(char *));
@@ -396,6 +419,14 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
             break;
         case OPT_BASELINE:
             o->baseline = optarg;
+            break;
+        case OPT_CERT:
+            o->cert = 1;
+            break;
+        case OPT_CERT_MAX:
+            if (parse_uint(optarg, 1, JARM__CERT_MAX_LIMIT, &v) != 0)
+                USAGE("bad --cert-max '%s' (bytes, 1-%d)", optarg, JARM__CERT_MAX_LIMIT);
+            o->cert_max = (size_t)v;
             break;
         case OPT_PROXY:
             if (jarm__proxy_scheme(optarg) < 0 || jarm__proxy_scheme(optarg) == JARM__PROXY_HTTP)

@@ -494,6 +494,8 @@ int jarm__run_start(app_t *app)
         so.timeout_ms = 1;
     so.rate = app->opts.rate;
     so.sni = app->opts.sni;
+    so.cert = app->opts.cert;
+    so.cert_max = app->opts.cert_max;
     so.proxy = NULL;
     so.proxy_user = so.proxy_pass = so.proxy_label = NULL;
     if (app->opts.proxy != NULL) {

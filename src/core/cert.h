@@ -27,6 +27,8 @@
 
 /* Default for max: 64 KiB of stream, record headers included. */
 #define JARM__CERT_MAX_DEFAULT 65536
+/* The largest max the command line and the scanning API accept (16 MiB). */
+#define JARM__CERT_MAX_LIMIT 16777216
 
 /*
  * Outcomes. JARM__CERT_MORE is the only undecided one; every other is final and stays so.

@@ -56,6 +56,14 @@ static int set_opts(app_t *app, const jarm_scan_opts_t *in, char *err, size_t er
     o->resolvers = in->resolvers;
     o->proxy = in->proxy;
     o->allow_reserved = in->allow_reserved != 0;
+    o->cert = in->cert != 0;
+    o->cert_max = in->cert_max ? in->cert_max : JARM__CERT_MAX_DEFAULT;
+    if (o->cert_max > JARM__CERT_MAX_LIMIT) {
+        if (err != NULL)
+            snprintf(err, errlen, "bad cert_max %zu (bytes, 1-%d)", in->cert_max,
+                     JARM__CERT_MAX_LIMIT);
+        return JARM_EINVAL;
+    }
     return 0;
 }
 

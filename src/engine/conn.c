@@ -54,10 +54,12 @@ void jarm__conn_finish(jarm__conn_t *c, jarm__pstatus_t result, const char *str,
 
     if (c->state == JARM__C_CLOSING)
         return;
-    if (c->state == JARM__C_AFTER_PARSE)
+    if (c->state == JARM__C_AFTER_PARSE) {
         result = (jarm__pstatus_t)t->probes[c->probe].status;
-    else
+        (void)s->after_data(s, t, c->probe, NULL, 0); /* the reading is over */
+    } else {
         conn_record(c, result, str, len);
+    }
     c->state = JARM__C_CLOSING;
     jarm__queue_remove(&c->node); /* off the deadline list */
     if (c->fd >= 0) {
@@ -111,8 +113,16 @@ static void conn_decided(jarm__conn_t *c, jarm__pstatus_t st, const char *str, s
 
     if (st == JARM__P_OK && s->after_parse != NULL && !c->retry &&
         s->after_parse(s, c->t, c->probe, reply, reply_len)) {
+        jarm__target_t *t = c->t;
         conn_record(c, st, str, len);
         c->state = JARM__C_AFTER_PARSE;
+        if (c->probe == 0 && !c->confirming) {
+            /* The gate answered: the other probes need not wait for the extra reading. */
+            int alone;
+            t->gate_done = 1;
+            if (t->queued == Q_NONE && jarm__target_next(s, t, &alone) >= 0)
+                jarm__ready_push_front(s, t);
+        }
         return;
     }
     jarm__conn_finish(c, st, str, len);
@@ -176,12 +186,13 @@ static void conn_data(jarm__conn_t *c, const uint8_t *data, size_t n)
         return;
     }
     {
-        size_t room = JARM_RX_MAX - c->rx_len;
-        if (n > room)
-            n = room;
-        memcpy(c->rx + c->rx_len, data, n);
-        c->rx_len = (uint16_t)(c->rx_len + n);
+        size_t room = JARM_RX_MAX - c->rx_len, take = n < room ? n : room;
+        memcpy(c->rx + c->rx_len, data, take);
+        c->rx_len = (uint16_t)(c->rx_len + take);
         conn_parse(c, c->rx, c->rx_len, c->rx_len >= JARM_RX_MAX);
+        if (c->state == JARM__C_AFTER_PARSE && take < n && /* the rest of this read */
+            !s->after_data(s, c->t, c->probe, data + take, n - take))
+            jarm__conn_finish(c, JARM__P_OK, NULL, 0);
     }
 }
 
@@ -202,9 +213,11 @@ static void conn_read(jarm__conn_t *c)
             return;
         if (c->state == JARM__C_AFTER_PARSE) /* the result is recorded already */
             jarm__conn_finish(c, JARM__P_OK, NULL, 0);
-        else if (c->rx_len > 0) /* the bytes a recv() would have returned before EOF */
+        else if (c->rx_len > 0) { /* the bytes a recv() would have returned before EOF */
             conn_parse(c, c->rx, c->rx_len, 1);
-        else if (n == 0)
+            if (c->state == JARM__C_AFTER_PARSE) /* nothing more will come */
+                jarm__conn_finish(c, JARM__P_OK, NULL, 0);
+        } else if (n == 0)
             jarm__conn_finish(c, JARM__P_CLOSED, "|||", 3);
         else if (errno == ECONNRESET)
             jarm__conn_finish(c, JARM__P_RESET, "|||", 3);
@@ -513,9 +526,11 @@ void jarm__conn_expire(jarm__conn_t *c)
 {
     if (c->state == JARM__C_AFTER_PARSE)
         jarm__conn_finish(c, JARM__P_OK, NULL, 0);
-    else if (c->rx_len > 0)
+    else if (c->rx_len > 0) {
         conn_parse(c, c->rx, c->rx_len, 1);
-    else if (c->state == JARM__C_PROXY || (c->s->hs != NULL && c->state == JARM__C_CONNECTING))
+        if (c->state == JARM__C_AFTER_PARSE) /* its deadline is over too */
+            jarm__conn_finish(c, JARM__P_OK, NULL, 0);
+    } else if (c->state == JARM__C_PROXY || (c->s->hs != NULL && c->state == JARM__C_CONNECTING))
         conn_proxy_fail(c, "proxy timed out");
     else
         jarm__conn_finish(c, JARM__P_TIMEOUT, NULL, 0);

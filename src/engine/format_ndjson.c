@@ -42,10 +42,17 @@ static void put_opt_str(jarm__out_t *o, const char *key, const char *s)
 /* The annotations that were asked for, in a fixed order. */
 static void put_annotations(jarm__out_t *o, const jarm_result_t *r)
 {
+    if (r->cert != NULL) {
+        jarm__out_puts(o, ",\"cert\":");
+        jarm__out_puts(o, r->cert); /* an object certread.c wrote, escaped already */
+    }
+    put_opt_str(o, ",\"cert_error\":", r->cert_error);
     if (r->match != NULL) {
         put_labels(o, ",\"match\":", r->match, r->nmatch);
         put_labels(o, ",\"match_prefix\":", r->match_prefix, r->nmatch_prefix);
     }
+    if (r->match_cert != NULL)
+        put_labels(o, ",\"match_cert\":", r->match_cert, r->nmatch_cert);
     put_opt_str(o, ",\"baseline\":", r->baseline);
     put_opt_str(o, ",\"baseline_jarm\":", r->baseline_jarm);
 }

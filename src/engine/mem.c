@@ -82,6 +82,7 @@ jarm__target_t *jarm__target_get(jarm__scan_t *s)
 
 void jarm__target_put(jarm__scan_t *s, jarm__target_t *t)
 {
+    jarm__certread_free(&t->cert);
     if (t->strs != t->strs_inline)
         free(t->strs);
     t->node.next = s->free_targets != NULL ? &s->free_targets->node : NULL;

@@ -51,6 +51,9 @@ void jarm__row_from_target(jarm__row_t *row, const jarm__target_t *t, uint64_t t
     r->error = t->error;
     r->elapsed_ms = t->end_ms - t->start_ms;
     r->ts_ms = ts_ms;
+    r->cert = jarm__certread_result(t, &r->cert_error);
+    if (r->cert != NULL)
+        r->cert_sha256 = t->cert.sha256;
 }
 
 void jarm__row_unscanned(jarm__row_t *row, jarm_status_t status, const char *error,

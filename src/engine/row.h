@@ -33,10 +33,10 @@ extern const jarm__format_ops_t jarm__format_ndjson, jarm__format_csv, jarm__for
 const jarm__format_ops_t *jarm__format_ops(jarm__format_t f);
 
 /* The row model, with room for the arrays of its annotations. */
-#define JARM__ROW_LABELS 32 /* match and match_prefix labels written at most, each */
+#define JARM__ROW_LABELS 32 /* match, match_prefix and match_cert labels written at most, each */
 typedef struct jarm__row_s {
     jarm_result_t r;
-    const char *labels[2 * JARM__ROW_LABELS]; /* r.match, then r.match_prefix */
+    const char *labels[3 * JARM__ROW_LABELS]; /* r.match, r.match_prefix, r.match_cert */
 } jarm__row_t;
 
 /* The fingerprint of a target never scanned: 62 zeros. */

@@ -295,6 +295,8 @@ static jarm__target_t *pull_target(jarm__scan_t *s)
             s->input_done = 1;
         return NULL;
     }
+    if (s->opts.cert)
+        jarm__certread_want(&t->cert, s->opts.cert_max);
     if (s->opts.sni != NULL) {
         t->sni = s->opts.sni;
         t->sni_len = strlen(s->opts.sni);
@@ -417,6 +419,8 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
     if (s->opts.per_ip == 0)
         s->opts.per_ip = JARM__PER_IP_DEFAULT;
     s->hs = s->opts.proxy != NULL ? &jarm__socks5_handshake : NULL;
+    if (s->opts.cert)
+        jarm__certread_hook(s);
     s->window = s->opts.concurrency;
     s->park_max = s->opts.concurrency > 64 ? s->opts.concurrency : 64;
     jarm__queue_init(&s->closed);

@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include "certread.h"
 #include "jarm.h"
 #include "poller.h"
 #include "queue.h"
@@ -87,6 +88,8 @@ struct jarm__target_s {
     const char *jarm; /* the fingerprint, likewise (62 chars; longer only for ALPN with ',') */
     const char *error; /* why, for proxy_error and local errors (a static string), or NULL */
     unsigned retried;  /* probes run again alone to confirm a failure */
+    /* With the scan's cert option: the server's certificate (certread.h). */
+    jarm__certread_t cert;
 
     /* Engine state. */
     struct jarm__conn_s *conns[JARM_PROBES];
@@ -139,6 +142,9 @@ typedef struct jarm__scan_opts_s {
     const struct sockaddr_storage *proxy;
     const char *proxy_user, *proxy_pass; /* RFC 1929 credentials, or NULL */
     const char *proxy_label;             /* for rows: "socks5://host:port" */
+    /* Read each target's certificate (certread.h), at most cert_max bytes (0: 64 KiB). */
+    int cert;
+    size_t cert_max;
 } jarm__scan_opts_t;
 
 typedef struct jarm__scan_stats_s {

@@ -93,6 +93,7 @@ void jarm__fplist_free(jarm__fplist_t *l)
     free(l->v);
     jarm__htab_free(&l->full);
     jarm__htab_free(&l->half);
+    jarm__htab_free(&l->cert);
     jarm__fplist_init(l);
 }
 
@@ -110,7 +111,9 @@ static jarm__htslot_t *slot_find(const jarm__fplist_t *l, const jarm__htab_t *t,
     return jarm__htab_find(t, jarm__hash_bytes(key, klen, 0), entry_eq, l, key, klen);
 }
 
-/* Append entry idx to the chain of its key (its first klen characters) in table t. */
+/* Append entry idx to the chain of its key (its first klen characters) in table t; full:
+ * the chain goes through next_full (the whole fingerprint or a certificate), else
+ * next_half. */
 static void slot_add(jarm__fplist_t *l, jarm__htab_t *t, uint32_t idx, size_t klen, int full)
 {
     jarm__fpentry_t *e = &l->v[idx];
@@ -125,24 +128,35 @@ static void slot_add(jarm__fplist_t *l, jarm__htab_t *t, uint32_t idx, size_t kl
         l->v[prev].next_half = idx;
 }
 
-/* Rebuild both tables from the entries. Returns 0, or -1 if out of memory (l unchanged). */
+/* Rebuild the tables from the entries. Returns 0, or -1 if out of memory (l unchanged). */
 static int reindex(jarm__fplist_t *l)
 {
-    jarm__htab_t full, half;
+    jarm__htab_t full, half, cert;
 
     jarm__htab_init(&full);
     jarm__htab_init(&half);
-    if (jarm__htab_reset(&full, 2 * l->n) != 0 || jarm__htab_reset(&half, 2 * l->n) != 0) {
+    jarm__htab_init(&cert);
+    if (jarm__htab_reset(&full, 2 * l->n) != 0 || jarm__htab_reset(&half, 2 * l->n) != 0 ||
+        jarm__htab_reset(&cert, 2 * l->n) != 0) {
         jarm__htab_free(&full);
+        jarm__htab_free(&half);
         return -1;
     }
     jarm__htab_free(&l->full);
     jarm__htab_free(&l->half);
+    jarm__htab_free(&l->cert);
     l->full = full;
     l->half = half;
+    l->cert = cert;
+    l->ncert = 0;
     for (size_t i = 0; i < l->n; i++) {
         jarm__fpentry_t *e = &l->v[i];
         e->next_full = e->next_half = NONE;
+        if (e->kind == JARM__FP_KIND_CERT) {
+            slot_add(l, &l->cert, (uint32_t)i, JARM__FPLIST_CERT, 1);
+            l->ncert++;
+            continue;
+        }
         if (e->len == JARM__FPLIST_FULL && memcmp(e->fp, zeros, JARM__FPLIST_FULL) != 0)
             slot_add(l, &l->full, (uint32_t)i, JARM__FPLIST_FULL, 1);
         if (memcmp(e->fp, zeros, JARM__FPLIST_HALF) != 0)
@@ -195,6 +209,38 @@ static int grow(jarm__fplist_t *l)
     return 0;
 }
 
+/* The kind column: JARM__FP_KIND_*, or -1. */
+static int kind_of(const char *k)
+{
+    if (k[0] == '\0' || strcmp(k, "jarm") == 0)
+        return JARM__FP_KIND_JARM;
+    if (strcmp(k, "cert-sha256") == 0)
+        return JARM__FP_KIND_CERT;
+    return -1;
+}
+
+/*
+ * A certificate's SHA-256: 64 hex digits, or 32 hex pairs separated by ':' (as `openssl
+ * x509 -fingerprint -sha256` prints it), any case. Returns 0 and, if out is not NULL,
+ * writes the 64 lower-case digits there; -1 if malformed.
+ */
+static int cert_hex(const char *s, size_t n, char *out)
+{
+    size_t step = n == 95 ? 3 : 2, k = 0;
+
+    if (n != 64 && n != 95)
+        return -1;
+    for (size_t i = 0; i < n; i += step, k += 2) {
+        if (hexval(s[i]) < 0 || hexval(s[i + 1]) < 0 || (step == 3 && i + 2 < n && s[i + 2] != ':'))
+            return -1;
+        if (out != NULL) {
+            out[k] = lower(s[i]);
+            out[k + 1] = lower(s[i + 1]);
+        }
+    }
+    return 0;
+}
+
 int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf, size_t len,
                            char *err, size_t errlen)
 {
@@ -223,8 +269,9 @@ int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf,
     while (at < len) {
         char *line = text + at, *nl = memchr(line, '\n', len - at);
         size_t ll = nl ? (size_t)(nl - line) : len - at;
-        char *col[4] = {NULL, NULL, NULL, NULL};
-        size_t cl[4] = {0, 0, 0, 0}, ncol = 0, p = 0;
+        char *col[5] = {NULL, NULL, NULL, NULL, NULL};
+        size_t cl[5] = {0, 0, 0, 0, 0}, ncol = 0, p = 0;
+        int kind;
         char *fp;
         size_t fl;
         jarm__fpentry_t *e;
@@ -235,9 +282,9 @@ int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf,
             p++;
         if (p == ll || line[p] == '#')
             continue;
-        /* Cut the line into columns at TABs; the rest after the fourth is dropped. */
+        /* Cut the line into columns at TABs; the rest after the fifth is dropped. */
         p = 0;
-        while (ncol < 4) {
+        while (ncol < 5) {
             char *tab = memchr(line + p, '\t', ll - p);
             size_t end = tab ? (size_t)(tab - line) : ll;
             col[ncol] = line + p;
@@ -257,7 +304,22 @@ int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf,
             continue;
         }
         seen_entry = 1;
-        if (jarm__fplist_valid(fp, fl, JARM__FP_HALF) == 0) {
+        kind = kind_of(ncol > 4 ? col[4] : "");
+        if (kind < 0) {
+            char q[QUOTE_MAX + 4];
+            jarm__quote(q, sizeof(q), col[4], cl[4], QUOTE_MAX, 1);
+            (void)snprintf(err, errlen, "%s:%lu: bad kind '%s' (jarm or cert-sha256)", name,
+                           (unsigned long)lineno, q);
+            goto Fail;
+        }
+        if (kind == JARM__FP_KIND_CERT && cert_hex(fp, fl, NULL) != 0) {
+            char q[QUOTE_MAX + 4];
+            jarm__quote(q, sizeof(q), fp, fl, QUOTE_MAX, 1);
+            (void)snprintf(err, errlen, "%s:%lu: bad certificate sha256 '%s'", name,
+                           (unsigned long)lineno, q);
+            goto Fail;
+        }
+        if (kind == JARM__FP_KIND_JARM && jarm__fplist_valid(fp, fl, JARM__FP_HALF) == 0) {
             char q[QUOTE_MAX + 4];
             const char *sp = memchr(fp, ' ', fl);
             jarm__quote(q, sizeof(q), fp, fl, QUOTE_MAX, 1);
@@ -275,8 +337,14 @@ int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf,
         if (l->n == l->cap && grow(l) != 0)
             goto Oom;
         e = &l->v[l->n++];
-        for (size_t i = 0; i < fl; i++)
-            e->fp[i] = lower(fp[i]);
+        e->kind = (uint8_t)kind;
+        if (kind == JARM__FP_KIND_CERT) {
+            (void)cert_hex(fp, fl, e->fp);
+            fl = JARM__FPLIST_CERT;
+        } else {
+            for (size_t i = 0; i < fl; i++)
+                e->fp[i] = lower(fp[i]);
+        }
         e->fp[fl] = '\0';
         e->len = (uint8_t)fl;
         e->label = col[1];
@@ -415,5 +483,27 @@ size_t jarm__fplist_match(const jarm__fplist_t *l, const char *fp, size_t len, c
         *nexact = ne;
     if (nprefix != NULL)
         *nprefix = np;
+    return found;
+}
+
+size_t jarm__fplist_match_cert(const jarm__fplist_t *l, const char *sha256, const char **labels,
+                               size_t cap)
+{
+    char q[JARM__FPLIST_CERT];
+    const jarm__htslot_t *s;
+    seen_t seen;
+    size_t found = 0;
+
+    if (l->ncert == 0 || cert_hex(sha256, strlen(sha256), q) != 0)
+        return 0;
+    seen.n = 0;
+    s = slot_find(l, &l->cert, q, JARM__FPLIST_CERT);
+    for (uint32_t i = s->head; i != NONE; i = l->v[i].next_full) {
+        if (!seen_add(&seen, l->v[i].label))
+            continue;
+        if (found < cap)
+            labels[found] = l->v[i].label;
+        found++;
+    }
     return found;
 }

@@ -2,18 +2,21 @@
  * fplist.h - lists of known JARM fingerprints (the TSV files of contrib/fingerprints/),
  * and matching a scanned fingerprint against them (`--match`).
  *
- * A list file is UTF-8 text with one entry per line and four TAB-separated columns:
+ * A list file is UTF-8 text with one entry per line and four or five TAB-separated columns:
  *
- *   fingerprint <TAB> label <TAB> source <TAB> notes
+ *   fingerprint <TAB> label <TAB> source <TAB> notes [<TAB> kind]
  *
  * fingerprint is a whole 62-character fingerprint, or only its first 30 characters (the
  * cipher and version codes of the ten probes) to name a family of configurations; label is
- * what a match reports and must not be empty; source and notes are optional and free text.
- * Lines starting with '#' and blank lines are skipped; a first entry line whose fingerprint
- * column is the word "fingerprint" is a header and skipped too; spaces around a column are
- * ignored, CR LF line ends are fine, columns after the fourth are ignored. Hex digits may
- * be upper case (they are folded to lower case). A fingerprint must be well formed: ten
- * cipher codes 00-46 each followed by a version code 0 or a-j, then 32 hex digits.
+ * what a match reports and must not be empty; source and notes are optional and free text;
+ * kind is "jarm" (or empty, or absent) for those, or "cert-sha256" when the first column is
+ * a certificate's SHA-256 instead (64 hex digits, or 32 hex pairs joined by ':' as `openssl
+ * x509 -fingerprint -sha256` prints them). Lines starting with '#' and blank lines are
+ * skipped; a first entry line whose fingerprint column is the word "fingerprint" is a header
+ * and skipped too; spaces around a column are ignored, CR LF line ends are fine, columns
+ * after the fifth are ignored. Hex digits may be upper case (they are folded to lower case).
+ * A fingerprint must be well formed: ten cipher codes 00-46 each followed by a version code
+ * 0 or a-j, then 32 hex digits.
  *
  * Matching a fingerprint FP gives two label lists:
  *   - exact: labels of the 62-character entries equal to FP;
@@ -24,7 +27,8 @@
  * order), each label at most once per match: a label already reported as exact is not
  * repeated as prefix. The zero fingerprint (62 zeros: every probe failed) never matches, and
  * the all-zero half (no probe got a ServerHello) never prefix-matches; such entries are
- * accepted in files but never reported.
+ * accepted in files but never reported. Certificate entries are matched only by
+ * jarm__fplist_match_cert, never by a fingerprint.
  *
  * A list is read-only once loaded; matches may then run on any thread. Lookups are two
  * hash-table probes, whatever the size of the lists.
@@ -40,11 +44,20 @@
 /* Lengths of a whole fingerprint and of its cipher/version half. */
 #define JARM__FPLIST_FULL 62
 #define JARM__FPLIST_HALF 30
+/* Length of a certificate entry: its SHA-256 in hex. */
+#define JARM__FPLIST_CERT 64
+
+/* An entry's kind, the fifth column: a JARM fingerprint ("jarm" or empty) or a certificate
+ * ("cert-sha256": the SHA-256 of its DER, 64 hex digits, colons between bytes allowed). */
+#define JARM__FP_KIND_JARM 0
+#define JARM__FP_KIND_CERT 1
 
 /* One entry of a list. Strings point into a file buffer the list owns. */
 typedef struct jarm__fpentry_s {
-    char fp[JARM__FPLIST_FULL + 1]; /* lower case, NUL-terminated; 62 or 30 characters */
-    uint8_t len;                    /* JARM__FPLIST_FULL or JARM__FPLIST_HALF */
+    char fp[JARM__FPLIST_CERT + 1]; /* lower case, NUL-terminated; 62 or 30 characters, or
+                                       a certificate's SHA-256 in 64 hex digits */
+    uint8_t len;                    /* JARM__FPLIST_FULL, JARM__FPLIST_HALF or _CERT */
+    uint8_t kind;                   /* JARM__FP_KIND_JARM or JARM__FP_KIND_CERT */
     const char *label;              /* never empty */
     const char *source;             /* "" when absent */
     const char *notes;              /* "" when absent */
@@ -60,6 +73,8 @@ typedef struct jarm__fplist_s {
     char **bufs; /* file texts and names the entries point into; owned */
     size_t nbufs;
     jarm__htab_t full, half; /* by the whole fingerprint and by its half; owned */
+    jarm__htab_t cert;       /* certificate entries by their SHA-256; owned */
+    size_t ncert;            /* certificate entries */
 } jarm__fplist_t;
 
 /* An empty list. Never fails; release with jarm__fplist_free. */
@@ -72,7 +87,8 @@ void jarm__fplist_free(jarm__fplist_t *l);
  * Parse a list file's text (buf, len bytes; no NUL needed; borrowed) and add its entries.
  * name is the file name used in messages and in jarm__fpentry_t.file (copied). All or
  * nothing: on the first bad line nothing of the file is added and err receives
- * "NAME:LINE: bad fingerprint 'x'" or "NAME:LINE: missing label". Returns the number of
+ * "NAME:LINE: bad fingerprint 'x'", "NAME:LINE: missing label", "NAME:LINE: bad kind 'x'
+ * (jarm or cert-sha256)" or "NAME:LINE: bad certificate sha256 'x'". Returns the number of
  * entries added, or JARM_EINVAL (a bad line) or -ENOMEM. Labels returned by earlier matches
  * stay valid.
  */
@@ -103,6 +119,15 @@ int64_t jarm__fplist_load_spec(jarm__fplist_t *l, const char *spec, const char *
  */
 size_t jarm__fplist_match(const jarm__fplist_t *l, const char *fp, size_t len, const char **exact,
                           size_t *nexact, const char **prefix, size_t *nprefix, size_t cap);
+
+/*
+ * Match a certificate's SHA-256 (64 hex digits, or with colons; any case) against the
+ * cert-sha256 entries: up to cap labels go to labels[] (load order, each once). Returns the
+ * number of distinct labels found (more than cap when some did not fit); 0 for malformed
+ * text.
+ */
+size_t jarm__fplist_match_cert(const jarm__fplist_t *l, const char *sha256, const char **labels,
+                               size_t cap);
 
 /* What jarm__fplist_valid accepts besides a 62-character fingerprint. */
 #define JARM__FP_HALF 1 /* the 30-character cipher/version half alone */

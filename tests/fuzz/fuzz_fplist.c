@@ -6,10 +6,11 @@
  *   - neither parser crashes or reads outside the input;
  *   - on failure the message is "fuzz:LINE: ..." with one of the documented reasons, and
  *     nothing was added (all or nothing);
- *   - list: every entry is a well-formed lower-case fingerprint of 62 or 30 characters with
- *     a non-empty label, and matching it reports its label (exact for a whole fingerprint,
- *     prefix for a half), unless it is zero and so never matches; a query made of the
- *     input's first bytes never crashes the matcher;
+ *   - list: every entry is a well-formed lower-case fingerprint of 62 or 30 characters, or
+ *     (kind cert-sha256) 64 lower-case hex digits, with a non-empty label, and matching it
+ *     reports its label (exact for a whole fingerprint, prefix for a half, match_cert for
+ *     a certificate), unless it is a zero fingerprint and
+ *     so never matches; a query made of the input's first bytes never crashes a matcher;
  *   - baseline: rows taken + rows skipped <= lines; every record's key has a slot, and
  *     checking its own host, port and fingerprint says `same` (so normalising a host
  *     twice gives the same key), while a different fingerprint says `changed`.
@@ -51,7 +52,9 @@ static void fuzz_list(const char *buf, size_t size)
     if (n < 0) {
         FUZZ_CHECK(strncmp(err, "fuzz:", 5) == 0);
         FUZZ_CHECK(strstr(err, ": bad fingerprint '") != NULL ||
-                   strstr(err, ": missing label") != NULL || strstr(err, "out of memory") != NULL);
+                   strstr(err, ": missing label") != NULL || strstr(err, ": bad kind '") != NULL ||
+                   strstr(err, ": bad certificate sha256 '") != NULL ||
+                   strstr(err, "out of memory") != NULL);
         FUZZ_CHECK(l.n == 0);
         goto Exit;
     }
@@ -61,6 +64,17 @@ static void fuzz_list(const char *buf, size_t size)
         const char *ex[64], *pr[64];
         size_t ne, np, found;
 
+        if (e->kind == JARM__FP_KIND_CERT) {
+            const char *lb[64];
+            FUZZ_CHECK(e->len == JARM__FPLIST_CERT && strlen(e->fp) == JARM__FPLIST_CERT);
+            for (size_t k = 0; k < e->len; k++)
+                FUZZ_CHECK((e->fp[k] >= '0' && e->fp[k] <= '9') ||
+                           (e->fp[k] >= 'a' && e->fp[k] <= 'f'));
+            found = jarm__fplist_match_cert(&l, e->fp, lb, 64);
+            FUZZ_CHECK(found >= 1 && (found > 64 || has_label(lb, found, e->label)));
+            continue;
+        }
+        FUZZ_CHECK(e->kind == JARM__FP_KIND_JARM);
         FUZZ_CHECK(e->len == 62 || e->len == 30);
         FUZZ_CHECK(strlen(e->fp) == e->len);
         FUZZ_CHECK(jarm__fplist_valid(e->fp, e->len, JARM__FP_HALF) == e->len);
@@ -82,6 +96,14 @@ static void fuzz_list(const char *buf, size_t size)
         (void)jarm__fplist_match(&l, buf, 62, NULL, NULL, NULL, NULL, 0);
     if (size >= 30)
         (void)jarm__fplist_match(&l, buf, 30, NULL, NULL, NULL, NULL, 0);
+    {
+        char q[96];
+        const char *lb[4];
+        size_t ql = size < sizeof(q) - 1 ? size : sizeof(q) - 1;
+        memcpy(q, buf, ql);
+        q[ql] = '\0';
+        (void)jarm__fplist_match_cert(&l, q, lb, 4);
+    }
 Exit:
     jarm__fplist_free(&l);
 }

@@ -440,6 +440,44 @@ class TestFingerprint(unittest.TestCase):
         self.assertEqual(out, [EXPECTED] * 8)
 
 
+class TestCert(unittest.TestCase):
+    """cert=True: the certificate from the probes, as jarmsweep --cert writes it."""
+
+    def expected_sha256(self):
+        out = subprocess.run(["openssl", "x509", "-in", os.path.join(S["tmp"], "rsa.pem"),
+                              "-noout", "-fingerprint", "-sha256"], check=True,
+                             capture_output=True, text=True, env=native_env()).stdout
+        return out.strip().partition("=")[2].replace(":", "").lower()
+
+    def test_fingerprint_cert_equals_cli(self):
+        port = S["ossl"]
+        row = jarm.fingerprint("127.0.0.1", port, timeout=5, cert=True)
+        self.assertEqual(row["jarm"], EXPECTED, "the fingerprint does not move")
+        cert = row.get("cert")
+        self.assertIsInstance(cert, dict, row)
+        self.assertEqual(cert["sha256"], self.expected_sha256())
+        self.assertEqual((cert["subject"], cert["key"], cert["chain_len"], cert["self_signed"]),
+                         ("CN=localhost", "rsa-2048", 1, True))
+        cli = cli_row(port, "--cert")
+        self.assertEqual(cert, cli["cert"], "the same object as jarmsweep --cert")
+        self.assertNotIn("cert", jarm.fingerprint("127.0.0.1", port, timeout=5))
+
+    def test_scan_cert_and_errors(self):
+        targets = [f"127.0.0.1:{S['ossl']}", f"127.0.0.1:{S['http'].port}",
+                   f"127.0.0.1:{S['alert'].port}", f"127.0.0.1:{S['refused']}"]
+        rows = {r["port"]: r for r in jarm.scan(targets, timeout=5, cert=True)}
+        self.assertEqual(len(rows), 4)
+        self.assertEqual(rows[S["ossl"]]["cert"]["sha256"], self.expected_sha256())
+        self.assertEqual(rows[S["http"].port].get("cert_error"), "not_tls")
+        self.assertEqual(rows[S["alert"].port].get("cert_error"), "alert")
+        self.assertEqual(rows[S["refused"]].get("cert_error"), "no_server_hello")
+        small = list(jarm.scan(targets[:1], cert=True, cert_max=100))
+        self.assertEqual(small[0].get("cert_error"), "too_big")
+        for bad in (0, -1, 16777217, True, "1"):
+            with self.subTest(cert_max=bad), self.assertRaises(ValueError):
+                jarm.scan(targets[:1], cert=True, cert_max=bad)
+
+
 class TestScan(unittest.TestCase):
     N = 5000
 

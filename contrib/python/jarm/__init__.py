@@ -87,6 +87,8 @@ class _ScanOpts(ctypes.Structure):
         ("resolvers", ctypes.c_char_p),
         ("proxy", ctypes.c_char_p),
         ("allow_reserved", ctypes.c_int),
+        ("cert", ctypes.c_int),
+        ("cert_max", ctypes.c_size_t),
     ]
 
 
@@ -236,9 +238,10 @@ def _target(host, port):
 
 # --- one target ---------------------------------------------------------------------------
 
-def fingerprint(host, port=443, timeout=5, sni=None):
+def fingerprint(host, port=443, timeout=5, sni=None, cert=False):
     """Fingerprint host:port and return its NDJSON row as a dict.
 
+    cert=True adds the server's certificate ("cert" or "cert_error"; see scan()).
     Never raises for the outcome of the scan (see row["status"]); raises ValueError or
     TypeError for bad arguments, OSError when the library cannot be loaded, and JarmError
     (status "error") when the engine itself fails.
@@ -246,6 +249,12 @@ def fingerprint(host, port=443, timeout=5, sni=None):
     target = _target(host, port)
     t = _timeout(timeout)
     s = _sni(sni)
+    if cert:
+        rows = list(scan([target.decode("utf-8")], timeout=t, sni=s, concurrency=10,
+                         cert=True))
+        if len(rows) != 1:
+            raise JarmError("error", f"jarm.fingerprint: {len(rows)} rows for one target")
+        return rows[0]
     lib = _load()
     cap = _ROW_CAP
     for _ in range(2):
@@ -425,8 +434,17 @@ def _list_str(value, what):
     return _cstr(value, what)
 
 
+def _cert_max(cert_max):
+    if cert_max is None:
+        return 0
+    if isinstance(cert_max, bool) or not isinstance(cert_max, int) or \
+            not 1 <= cert_max <= 16777216:
+        raise ValueError(f"jarm: bad cert_max {cert_max!r} (bytes, 1-16777216)")
+    return cert_max
+
+
 def scan(targets, ports=(443,), concurrency=1000, timeout=5, sni=None, resolvers=None,
-         proxy=None, allow_reserved=False):
+         proxy=None, allow_reserved=False, cert=False, cert_max=None):
     """Scan targets and yield one row dict per target (per port) as results complete.
 
     targets:     an iterable of strings in jarmsweep's target syntax (IP, IP:PORT,
@@ -438,6 +456,11 @@ def scan(targets, ports=(443,), concurrency=1000, timeout=5, sni=None, resolvers
     sni:         server_name override.  resolvers: "IP[:PORT],..." or a list of them.
     proxy:       "socks5://[user:pass@]host:port".  allow_reserved: ranges may cover
                  reserved space such as 127.0.0.0/8.
+    cert:        also read each server's certificate from the probes (no extra
+                 connection): rows get "cert" (a dict: sha256, sha1, subject, issuer,
+                 serial, not_before, not_after, san, key, sig_alg, self_signed, chain_len)
+                 or "cert_error" (why not: "tls13", "alert", ...), as jarmsweep --cert.
+    cert_max:    bytes of the server's flight read for it (default 65536).
 
     The scan starts on the first next() and runs on a background thread with the GIL
     released. Abandoning the iterator (break, close(), garbage collection) stops it: no new
@@ -454,7 +477,8 @@ def scan(targets, ports=(443,), concurrency=1000, timeout=5, sni=None, resolvers
         raise ValueError(f"jarm.scan: bad concurrency {concurrency!r}")
     opts = _ScanOpts(concurrency=concurrency, timeout=_timeout(timeout), ports=_ports_str(ports),
                      sni=_sni(sni), resolvers=_list_str(resolvers, "resolvers"),
-                     proxy=_cstr(proxy, "proxy"), allow_reserved=1 if allow_reserved else 0)
+                     proxy=_cstr(proxy, "proxy"), allow_reserved=1 if allow_reserved else 0,
+                     cert=1 if cert else 0, cert_max=_cert_max(cert_max))
     _load()
     return _scan_rows(it, opts, max(_QUEUE_MIN, 4 * concurrency))
 
