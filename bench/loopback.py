@@ -368,28 +368,20 @@ def rate_setting(args, name, conc, delay_ms, tmp, replies, fp, raw, results):
     res = {"setting": name, "concurrency": conc, "delay_ms": delay_ms, "targets": len(targets),
            "ceiling": c, "responder": stats}
     ok = c["ok"]
-    if runs["jarmsweep"]:
-        j = best(runs["jarmsweep"])
-        res["jarmsweep"] = j
-        res["ratio"] = j["targets_per_s"] / c["targets_per_s"] if c["targets_per_s"] else 0
-        res["cpu_ratio"] = (min(r["pair_cpu_us_per_target"] for r in runs["ceiling"])
-                            / min(r["pair_cpu_us_per_target"] for r in runs["jarmsweep"]))
+    for key, suffix, label in (("jarmsweep", "", "jarmsweep"), ("cert", "_cert", "--cert")):
+        if not runs[key]:
+            continue
+        j = best(runs[key])
+        res["jarmsweep" + suffix] = j
+        res["ratio" + suffix] = j["targets_per_s"] / c["targets_per_s"] if c["targets_per_s"] else 0
+        res["cpu_ratio" + suffix] = (min(r["pair_cpu_us_per_target"] for r in runs["ceiling"])
+                                     / min(r["pair_cpu_us_per_target"] for r in runs[key]))
         ok = ok and j["ok"]
-        log(f"  => best: ceiling {c['targets_per_s']:.1f} targets/s, jarmsweep "
-            f"{j['targets_per_s']:.1f} targets/s, ratio {res['ratio']:.3f}"
-            f" (bar {RATIO_BAR}), CPU ratio {res['cpu_ratio']:.3f}, fingerprints "
-            f"{'right' if j['fingerprints_ok'] else 'WRONG'}")
-    if runs["cert"]:
-        j = best(runs["cert"])
-        res["jarmsweep_cert"] = j
-        res["ratio_cert"] = j["targets_per_s"] / c["targets_per_s"] if c["targets_per_s"] else 0
-        res["cpu_ratio_cert"] = (min(r["pair_cpu_us_per_target"] for r in runs["ceiling"])
-                                 / min(r["pair_cpu_us_per_target"] for r in runs["cert"]))
-        ok = ok and j["ok"]
-        log(f"  => best with --cert: {j['targets_per_s']:.1f} targets/s, ratio "
-            f"{res['ratio_cert']:.3f} (without: {res.get('ratio', 0):.3f}), CPU ratio "
-            f"{res['cpu_ratio_cert']:.3f}, every row with its cert: "
-            f"{'yes' if j['fingerprints_ok'] else 'NO'}")
+        log(f"  => best: ceiling {c['targets_per_s']:.1f} targets/s, {label} "
+            f"{j['targets_per_s']:.1f} targets/s, ratio {res['ratio' + suffix]:.3f}"
+            f" (bar {RATIO_BAR}), CPU ratio {res['cpu_ratio' + suffix]:.3f}, fingerprints "
+            f"{'right' if j['fingerprints_ok'] else 'WRONG'}"
+            + (" (and every row has its cert)" if suffix and j["fingerprints_ok"] else ""))
     res["others_cores_max"] = max(r["others_cores"] for rs in runs.values() for r in rs)
     res["ok"] = ok
     results.append(res)
