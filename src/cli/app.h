@@ -72,6 +72,9 @@ typedef struct app_s {
 
     /* feed.c: input lines in order, each expanded over ports/addresses/a range. */
     struct jarm__entry_s *head, *tail, *next_submit, *free_entries;
+    struct jarm__entry_s *reserve; /* carries a line when there is no memory for an entry */
+    int reserve_busy, held;        /* held: held_line waits for the reserve to be free */
+    jarm__line_t held_line;
     unsigned queued;
     int unassigned_tail;   /* a queued entry numbers its own units: those behind it wait */
     uint64_t line_ordinal; /* non-empty lines read, for --shard of explicit targets */
@@ -113,7 +116,8 @@ void jarm__app_fail(app_t *app, const char *fmt, ...) __attribute__((format(prin
 int jarm__app_hold(app_t *app);
 uint64_t jarm__wall_ms(void);
 
-/* Prepare the feed: blocklist, seed, resume state. Returns 0, or -1 (usage error in msg). */
+/* Prepare the feed: blocklist, seed, resume state. Returns 0, -1 (usage error in msg) or -2
+ * (out of memory). */
 int jarm__feed_init(app_t *app, char *msg, size_t msglen);
 /* The engine's pull callback (data = app). */
 int jarm__feed_pull(jarm__scan_t *s, jarm__target_t *t);

@@ -36,6 +36,7 @@
 #include <openssl/rand.h>
 
 #include "cli/app.h"
+#include "scanner.h"
 #include "iter.h"
 #include "range.h"
 #include "target.h"
@@ -49,6 +50,7 @@ typedef struct jarm__entry_s {
     struct jarm__entry_s *next;
     app_t *app;
     entry_kind_t kind;
+    int oom; /* E_BAD: no memory for the line's entry (this is the reserve): an "error" row */
     int submitted, resolved;
     jarm__dns_status_t status;
     jarm__line_t line;
@@ -239,16 +241,39 @@ static void submit_names(app_t *app)
 
 /* ---- the queue ---- */
 
+/*
+ * An entry for the next line. When there is no memory for one, the reserve entry (allocated
+ * at the start) carries the line, which then gets its row with status error, "out of memory";
+ * while the reserve is in the queue NULL is returned and the line waits (app->held).
+ */
 static entry_t *entry_new(app_t *app)
 {
     entry_t *e = app->free_entries;
-    if (e != NULL)
+    int oom = 0;
+    if (e != NULL) {
         app->free_entries = e->next;
-    else if ((e = malloc(sizeof(*e))) == NULL)
-        return NULL;
+    } else if ((e = jarm__fault() ? NULL : malloc(sizeof(*e))) == NULL) {
+        if (app->reserve_busy)
+            return NULL;
+        e = app->reserve;
+        app->reserve_busy = 1;
+        oom = 1;
+    }
     memset(e, 0, offsetof(entry_t, addrs));
     e->app = app;
+    e->oom = oom;
     return e;
+}
+
+/* An entry taken by entry_new that got no line (skipped, another shard's). */
+static void entry_unget(app_t *app, entry_t *e)
+{
+    if (e == app->reserve) {
+        app->reserve_busy = 0;
+        return;
+    }
+    e->next = app->free_entries;
+    app->free_entries = e;
 }
 
 /* Units of e, when known before it is produced; 0 when not (see entry_t). */
@@ -312,8 +337,7 @@ static void entry_pop(app_t *app, entry_t *e)
         app->unassigned_tail = 0;
         assign_from(app, app->head);
     }
-    e->next = app->free_entries;
-    app->free_entries = e;
+    entry_unget(app, e);
 }
 
 static void entry_push(app_t *app, entry_t *e)
@@ -369,7 +393,7 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
         size_t n = e->line.len;
         while (n > 0 && (e->line.text[n - 1] == '\r' || e->line.text[n - 1] == '\n'))
             n--;
-        emit_error(app, e, "bad_target", e->spec.error, e->line.text, n, 0);
+        emit_error(app, e, e->oom ? "error" : "bad_target", e->spec.error, e->line.text, n, 0);
         entry_pop(app, e);
         return 0;
     }
@@ -463,8 +487,9 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
     return 0;
 }
 
-/* Turn an input line into a queue entry (or nothing: skipped, another shard's). */
-static void take_line(app_t *app, const jarm__line_t *l)
+/* Turn an input line into a queue entry (or nothing: skipped, another shard's). Returns 0, or
+ * -1 when the line must wait for memory (the caller keeps it and tries again later). */
+static int take_line(app_t *app, const jarm__line_t *l)
 {
     const jarm__cli_opts_t *o = &app->opts;
     jarm__range_t range;
@@ -480,8 +505,10 @@ static void take_line(app_t *app, const jarm__line_t *l)
             n--;
         }
         if (n == 0 || *p == '#' || (n == 1 && *p == '\r'))
-            return;
+            return 0;
     }
+    if ((e = entry_new(app)) == NULL)
+        return -1;
     /* Explicit lines are sharded by ordinal; ranges inside the iterator. */
     r = l->truncated ? JARM__RANGE_NONE
                      : jarm__range_parse(l->text, l->len, o->force ? JARM__RANGE_FORCE : 0, &range,
@@ -492,17 +519,16 @@ static void take_line(app_t *app, const jarm__line_t *l)
         memset(&spec, 0, sizeof(spec));
         if (!l->truncated)
             jarm__target_parse(l->text, l->len, &spec);
-        if (!l->truncated && spec.kind == JARM__TARGET_SKIP)
-            return;
-        if (ord % o->shard_n != o->shard_i)
-            return;
-        if ((e = entry_new(app)) == NULL) {
-            jarm__app_fail(app, "out of memory");
-            return;
+        if ((!l->truncated && spec.kind == JARM__TARGET_SKIP) || ord % o->shard_n != o->shard_i) {
+            entry_unget(app, e);
+            return 0;
         }
         e->line = *l;
         e->spec = spec;
-        if (l->truncated) {
+        if (e->oom) {
+            e->kind = E_BAD;
+            snprintf(e->spec.error, sizeof(e->spec.error), "out of memory");
+        } else if (l->truncated) {
             e->kind = E_BAD;
             snprintf(e->spec.error, sizeof(e->spec.error), "line too long");
         } else if (r == JARM__RANGE_BAD) {
@@ -514,15 +540,14 @@ static void take_line(app_t *app, const jarm__line_t *l)
                                                        : E_IP;
         }
         entry_push(app, e);
-        return;
-    }
-    if ((e = entry_new(app)) == NULL) {
-        jarm__app_fail(app, "out of memory");
-        return;
+        return 0;
     }
     e->line = *l;
     e->kind = E_RANGE;
-    if (jarm__iter_init(&e->it, &range, 1, o->ports, o->nports, app->seed, o->shard_i, o->shard_n,
+    if (e->oom) {
+        e->kind = E_BAD;
+        snprintf(e->spec.error, sizeof(e->spec.error), "out of memory");
+    } else if (jarm__iter_init(&e->it, &range, 1, o->ports, o->nports, app->seed, o->shard_i, o->shard_n,
                         app->blocklist_on ? &app->blocklist : NULL, err, sizeof(err)) != 0) {
         e->kind = E_BAD;
         snprintf(e->spec.error, sizeof(e->spec.error), "%.95s", err);
@@ -530,6 +555,7 @@ static void take_line(app_t *app, const jarm__line_t *l)
         e->it_on = 1;
     }
     entry_push(app, e);
+    return 0;
 }
 
 int jarm__feed_pull(jarm__scan_t *s, jarm__target_t *t)
@@ -565,6 +591,15 @@ int jarm__feed_pull(jarm__scan_t *s, jarm__target_t *t)
         }
         if (app->queued >= QUEUE_MAX)
             return 0; /* the head waits for the resolver, whose answer wakes the engine */
+        if (app->held) {
+            /* A line waiting for memory: again once the reserve entry has left the queue. */
+            if (app->reserve_busy)
+                return app->head != NULL ? 0 : -1;
+            app->held = 0;
+            if (take_line(app, &app->held_line) != 0)
+                app->held = 1;
+            continue;
+        }
         if (app->input_eof)
             return app->head != NULL ? 0 : -1;
         r = jarm__input_pop(&app->input, &line);
@@ -574,7 +609,10 @@ int jarm__feed_pull(jarm__scan_t *s, jarm__target_t *t)
             app->input_eof = 1;
             continue;
         }
-        take_line(app, &line);
+        if (take_line(app, &line) != 0) {
+            app->held_line = line;
+            app->held = 1;
+        }
     }
 }
 
@@ -770,9 +808,10 @@ int jarm__feed_init(app_t *app, char *msg, size_t msglen)
     char err[256];
 
     app->ring_cap = 1 << 16;
-    if ((app->ring = calloc(app->ring_cap / 8, 1)) == NULL) {
+    if ((app->ring = jarm__fault() ? NULL : calloc(app->ring_cap / 8, 1)) == NULL ||
+        (app->reserve = jarm__fault() ? NULL : malloc(sizeof(entry_t))) == NULL) {
         snprintf(msg, msglen, "out of memory");
-        return -1;
+        return -2;
     }
     if (o->seed_set) {
         app->seed = o->seed;
@@ -885,6 +924,8 @@ void jarm__feed_free(app_t *app)
         app->free_entries = e->next;
         free(e);
     }
+    free(app->reserve);
+    app->reserve = NULL;
     if (app->blocklist_on)
         jarm__blocklist_free(&app->blocklist);
     if (app->fplist_on)

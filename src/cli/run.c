@@ -31,6 +31,7 @@
 #include "output.h"
 #include "resolver.h"
 #include "scan.h"
+#include "scanner.h"
 #include "target.h"
 
 /* Output queued and not yet written: at SINK_HIGH bytes no new target is started, until the
@@ -105,7 +106,7 @@ static int pend_push(app_t *app, uint64_t end, uint64_t seq)
 {
     if (app->pend_n == app->pend_cap) {
         size_t cap = app->pend_cap ? app->pend_cap * 2 : 1024;
-        struct jarm__pend_s *p = malloc(cap * sizeof(*p));
+        struct jarm__pend_s *p = jarm__fault() ? NULL : malloc(cap * sizeof(*p));
         if (p == NULL)
             return -1;
         for (size_t i = 0; i < app->pend_n; i++)
@@ -484,6 +485,7 @@ int jarm__run_start(app_t *app)
 
     if (!app->lib)
         signal(SIGPIPE, SIG_IGN);
+    jarm__fault_arm();
 
     app->input.args = app->opts.args;
     app->input.nargs = app->opts.nargs;
@@ -493,9 +495,9 @@ int jarm__run_start(app_t *app)
         say(app, "%s", msg);
         return start_failed(app, 2);
     }
-    if (jarm__feed_init(app, msg, sizeof(msg)) != 0) {
+    if ((r = jarm__feed_init(app, msg, sizeof(msg))) != 0) {
         say(app, "%s", msg);
-        return start_failed(app, 2);
+        return start_failed(app, r == -2 ? 1 : 2);
     }
     app->sink.fd = STDOUT_FILENO;
     if (app->opts.output != NULL && app->row_cb == NULL) {
@@ -534,7 +536,7 @@ int jarm__run_start(app_t *app)
         }
     }
 
-    if ((app->scan = malloc(sizeof(*app->scan))) == NULL) {
+    if ((app->scan = jarm__fault() ? NULL : malloc(sizeof(*app->scan))) == NULL) {
         say(app, "out of memory");
         return start_failed(app, 1);
     }
