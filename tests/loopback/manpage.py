@@ -143,8 +143,9 @@ def documentation(tap, js):
     # Status words: the engine's name tables, plus the rows feed.c writes itself.
     def names(fn):
         return re.findall(r'"([a-z_]+)"', c_block(scan_c, fn + r"\s*\([^)]*\)\s*\{"))
-    tstat = list(dict.fromkeys(names(r"jarm__tstatus_name") + re.findall(
-        r'emit_error\s*\([^;]*?"([a-z_]+)"', feed_c)))
+    tstat = list(dict.fromkeys(names(r"jarm__tstatus_name") + [
+        w for call in re.findall(r'emit_error\s*\(([^;]*)\)\s*;', feed_c)
+        for w in re.findall(r'"([a-z_]+)"', call)]))
     # "pending" is the engine's state before an outcome; no row ever shows it.
     pstat = [n for n in dict.fromkeys(names(r"jarm__pstatus_name")) if n != "pending"]
     dnserr = sorted(set(re.findall(r'return\s+"([a-z_]+)"', c_block(
