@@ -93,7 +93,7 @@ def long_opts_in(text):
 def documentation(tap, js):
     opts_c, scan_c, output_c = read("src", "cli", "opts.c"), read("src", "engine", "scan.c"), \
         read("src", "engine", "output.c")
-    feed_c, main_c, resolver_c = read("src", "cli", "feed.c"), read("src", "cli", "main.c"), \
+    feed_c, main_c, resolver_c = read("src", "engine", "feed.c"), read("src", "cli", "main.c"), \
         read("src", "engine", "resolver.c")
     man_src = read("contrib", "man", "jarmsweep.1")
     man = man_text(man_src)
