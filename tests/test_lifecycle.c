@@ -35,8 +35,8 @@ static const char *feed_next(void *data)
 static int feed_row(void *data, const char *row, size_t len)
 {
     struct feed *f = data;
-    static const char *const hosts[] = {"127.0.0.1", "bad:99999", "127.0.0.2", "127.0.0.4/31",
-                                        "127.0.0.4", "127.0.0.5"};
+    static const char *const hosts[] = {"127.0.0.1",    "bad:99999", "127.0.0.2",
+                                        "127.0.0.4/31", "127.0.0.4", "127.0.0.5"};
     static const int host_line[] = {1, 2, 3, 4, 4, 4};
     int line = 0;
     char want[64];
@@ -177,15 +177,16 @@ static void test_caller_loop(void)
     /* Start twice, end, then done closes from inside the callback. */
     ok(life_init(&loop, &l, NULL) == 0, "init");
     ok(jarm_scanner_start(l.sc, life_row, life_done, &l) == 0, "start");
-    ok(jarm_scanner_start(l.sc, life_row, life_done, &l) == JARM_EINVAL, "a second start is refused");
+    ok(jarm_scanner_start(l.sc, life_row, life_done, &l) == JARM_EINVAL,
+       "a second start is refused");
     ok(jarm_scanner_add(l.sc, "127.0.0.1:1") == 0 && jarm_scanner_add(l.sc, "bad:99999") == 0,
        "add two targets");
     jarm_scanner_end(l.sc);
     ok(jarm_scanner_add(l.sc, "127.0.0.2:1") == JARM_EINVAL, "add after end is refused");
     ok(uv_run(&loop, UV_RUN_DEFAULT) == 0, "close in done: the loop runs empty");
     ok(l.rows == 2 && l.done == 1 && l.closed == 1 && !l.closed_in_call,
-       "close in done: 2 rows, done once, close_cb once from the loop (%d, %d, %d)", l.rows,
-       l.done, l.closed);
+       "close in done: 2 rows, done once, close_cb once from the loop (%d, %d, %d)", l.rows, l.done,
+       l.closed);
     ok(uv_loop_close(&loop) == 0, "close in done: uv_loop_close() == 0");
 
     /* Allocation failures in init or start, on the caller's loop: a failed init leaves
@@ -243,8 +244,8 @@ static void test_proxy_unresolvable(void)
     memset(&opts, 0, sizeof(opts));
     opts.proxy = proxy;
     for (int i = 0; i < 3; i++)
-        ok(jarm_scan(&opts, none_next, NULL, none_row, &rows, err, sizeof(err)) != 0 &&
-               rows == 0 && strstr(err, "--proxy") != NULL,
+        ok(jarm_scan(&opts, none_next, NULL, none_row, &rows, err, sizeof(err)) != 0 && rows == 0 &&
+               strstr(err, "--proxy") != NULL,
            "jarm_scan with an unresolvable proxy fails: %s", err);
 }
 

@@ -193,7 +193,6 @@ int jarm__resume_write(jarm__cli_run_t *run)
     return err;
 }
 
-
 int jarm__resume_open(jarm__cli_run_t *run, char *msg, size_t msglen)
 {
     if (run->opts.resume == NULL)

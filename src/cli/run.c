@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/run.h"
@@ -25,13 +24,6 @@
  * writer has brought it under SINK_LOW (both above the writer's batch of 64 KiB). */
 #define SINK_HIGH (1024 * 1024)
 #define SINK_LOW  (512 * 1024)
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
@@ -44,8 +36,7 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 }
 
 /* A runtime failure (exit 1): say it once, stop reading and starting targets. */
-__attribute__((format(printf, 2, 3))) static void fail(jarm__cli_run_t *run, const char *fmt,
-                                                       ...)
+__attribute__((format(printf, 2, 3))) static void fail(jarm__cli_run_t *run, const char *fmt, ...)
 {
     va_list ap;
     char msg[512];
@@ -174,13 +165,12 @@ static void annotate(jarm__cli_run_t *run, jarm__buf_t *b, const jarm__target_t 
     jarm__buf_puts(b, "}\n");
 }
 
-
 /* ---- the scanner's hooks ---- */
 
 static void on_result(jarm__scanner_t *sc, const jarm__target_t *t)
 {
     jarm__cli_run_t *run = sc->data;
-    jarm__row_target(&run->row, run->opts.format, t, wall_ms());
+    jarm__row_target(&run->row, run->opts.format, t, jarm__wall_ms());
     annotate(run, &run->row, t);
     emit(run, t->seq);
 }
@@ -188,7 +178,7 @@ static void on_result(jarm__scanner_t *sc, const jarm__target_t *t)
 static void on_unscanned(jarm__scanner_t *sc, const jarm__row_error_t *e, uint64_t seq)
 {
     jarm__cli_run_t *run = sc->data;
-    jarm__row_error(&run->row, run->opts.format, e, wall_ms());
+    jarm__row_error(&run->row, run->opts.format, e, jarm__wall_ms());
     run->bad_rows++;
     emit(run, seq);
 }

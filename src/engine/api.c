@@ -10,7 +10,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <uv.h>
 
@@ -28,13 +27,6 @@ struct jarm_scanner_s {
     uint16_t ports[65535];
     char err[256]; /* the first failure, for jarm_scan */
 };
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Hand the row in api->buf over without its newline; non-zero from row() stops the scan. */
 static void deliver(jarm_scanner_t *api, uint64_t seq)
@@ -61,14 +53,14 @@ static void deliver(jarm_scanner_t *api, uint64_t seq)
 static void on_result(jarm__scanner_t *sc, const jarm__target_t *t)
 {
     jarm_scanner_t *api = sc->data;
-    jarm__row_target(&api->buf, JARM__FMT_NDJSON, t, wall_ms());
+    jarm__row_target(&api->buf, JARM__FMT_NDJSON, t, jarm__wall_ms());
     deliver(api, t->seq);
 }
 
 static void on_unscanned(jarm__scanner_t *sc, const jarm__row_error_t *e, uint64_t seq)
 {
     jarm_scanner_t *api = sc->data;
-    jarm__row_error(&api->buf, JARM__FMT_NDJSON, e, wall_ms());
+    jarm__row_error(&api->buf, JARM__FMT_NDJSON, e, jarm__wall_ms());
     deliver(api, seq);
 }
 

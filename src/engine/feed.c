@@ -11,10 +11,11 @@
  *
  * Units. Each target handed to the engine and each row without a scan (bad_target,
  * dns_error, an error of memory: the client's unscanned hook) is a unit with a sequence
- * number. Given the same arguments, input and seed the sequence is the same in every run, which is what --resume relies on: the checkpoint holds
- * the low watermark (every unit below it is complete) and the completed units above it. A
- * resumed run walks the same sequence and skips those units without scanning them. Units
- * complete out of order; a ring of bits from the watermark tracks them.
+ * number. Given the same arguments, input and seed the sequence is the same in every run,
+ * which is what --resume relies on: the checkpoint holds the low watermark (every unit below
+ * it is complete) and the completed units above it. A resumed run walks the same sequence and
+ * skips those units without scanning them. Units complete out of order; a ring of bits from
+ * the watermark tracks them.
  *
  * --shard I/N: ranges are sharded by iter.c (disjoint parts of each permutation); explicit
  * lines go to the shard of their ordinal among non-empty lines, so every line, bad ones
@@ -475,6 +476,13 @@ static int produce(jarm__scanner_t *sc, entry_t *e, jarm__target_t *t)
     return 0;
 }
 
+/* e is a line that gets one row with status bad_target (or error, e->oom) saying why. */
+static void entry_bad(entry_t *e, const char *why)
+{
+    e->kind = E_BAD;
+    snprintf(e->spec.error, sizeof(e->spec.error), "%.95s", why);
+}
+
 /* Turn an input line into a queue entry (or nothing: skipped, another shard's). Returns 0, or
  * -1 when the line must wait for memory (the caller keeps it and tries again later). */
 static int take_line(jarm__scanner_t *sc, const jarm__line_t *l)
@@ -513,35 +521,25 @@ static int take_line(jarm__scanner_t *sc, const jarm__line_t *l)
         }
         e->line = *l;
         e->spec = spec;
-        if (e->oom) {
-            e->kind = E_BAD;
-            snprintf(e->spec.error, sizeof(e->spec.error), "out of memory");
-        } else if (l->truncated) {
-            e->kind = E_BAD;
-            snprintf(e->spec.error, sizeof(e->spec.error), "line too long");
-        } else if (r == JARM__RANGE_BAD) {
-            e->kind = E_BAD;
-            snprintf(e->spec.error, sizeof(e->spec.error), "%.95s", err);
-        } else {
+        if (e->oom || l->truncated || r == JARM__RANGE_BAD)
+            entry_bad(e, e->oom ? "out of memory" : l->truncated ? "line too long" : err);
+        else
             e->kind = spec.kind == JARM__TARGET_BAD    ? E_BAD
                       : spec.kind == JARM__TARGET_NAME ? E_NAME
                                                        : E_IP;
-        }
         entry_push(sc, e);
         return 0;
     }
     e->line = *l;
     e->kind = E_RANGE;
-    if (e->oom) {
-        e->kind = E_BAD;
-        snprintf(e->spec.error, sizeof(e->spec.error), "out of memory");
-    } else if (jarm__iter_init(&e->it, &range, 1, o->ports, o->nports, o->seed, o->shard_i, o->shard_n,
-                        sc->blocklist_on ? &sc->blocklist : NULL, err, sizeof(err)) != 0) {
-        e->kind = E_BAD;
-        snprintf(e->spec.error, sizeof(e->spec.error), "%.95s", err);
-    } else {
+    if (e->oom)
+        entry_bad(e, "out of memory");
+    else if (jarm__iter_init(&e->it, &range, 1, o->ports, o->nports, o->seed, o->shard_i,
+                             o->shard_n, sc->blocklist_on ? &sc->blocklist : NULL, err,
+                             sizeof(err)) != 0)
+        entry_bad(e, err);
+    else
         e->it_on = 1;
-    }
     entry_push(sc, e);
     return 0;
 }

@@ -42,6 +42,13 @@ int jarm__fault(void)
 
 /* ---- setup ---- */
 
+uint64_t jarm__wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 uint64_t jarm__scanner_random_seed(void)
 {
     uint64_t seed;

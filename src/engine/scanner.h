@@ -178,6 +178,8 @@ void jarm__scanner_complete(jarm__scanner_t *sc, uint64_t seq);
 int jarm__scanner_unit_done(const jarm__scanner_t *sc, uint64_t seq);
 /* See the top of this file. */
 void jarm__scanner_close(jarm__scanner_t *sc, void (*cb)(jarm__scanner_t *sc));
+/* Wall-clock milliseconds, for the rows' ts. */
+uint64_t jarm__wall_ms(void);
 /* A seed for a sweep's permutation: random, printable and exact in JSON (53 bits). */
 uint64_t jarm__scanner_random_seed(void);
 
