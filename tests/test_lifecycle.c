@@ -3,13 +3,18 @@
  * allocation failures injected at each of the engine's allocation points (each input line
  * still gets its row, or the start fails and leaves nothing behind), a start that fails on
  * the caller's loop, a second start, close from inside done, and jarm_scan() with a proxy
- * whose name cannot be resolved. Leaks are the ASan tree's LeakSanitizer's to find.
+ * whose name cannot be resolved. Leaks are the ASan tree's LeakSanitizer's to find. With the
+ * path of the jarmsweep binary as argument, the same allocation failures on the command line.
+ *
+ *   test_lifecycle [JARMSWEEP]
  *
  * Every target is on loopback: 127.0.0.1-127.0.0.5 port 1, where nothing listens (refused).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -249,9 +254,87 @@ static void test_proxy_unresolvable(void)
            "jarm_scan with an unresolvable proxy fails: %s", err);
 }
 
-int main(void)
+/* ---- the command line with allocation failures ---- */
+
+/* Count what jarmsweep printed: rows per input line (by host), out-of-memory rows, and
+ * whether stderr says "out of memory" or "internal error". */
+static void cli_count(const char *out_path, const char *err_path, struct feed *f, int *err_oom,
+                      int *err_internal, int *err_said)
+{
+    char line[8192];
+    FILE *fp;
+
+    if ((fp = fopen(out_path, "r")) != NULL) {
+        while (fgets(line, sizeof(line), fp) != NULL) {
+            line[strcspn(line, "\n")] = '\0';
+            feed_row(f, line, strlen(line));
+        }
+        fclose(fp);
+    }
+    *err_oom = *err_internal = *err_said = 0;
+    if ((fp = fopen(err_path, "r")) != NULL) {
+        while (fgets(line, sizeof(line), fp) != NULL) {
+            *err_oom |= strstr(line, "out of memory") != NULL;
+            *err_internal |= strstr(line, "internal error") != NULL;
+            *err_said |= strncmp(line, "jarmsweep: ", 11) == 0;
+        }
+        fclose(fp);
+    }
+}
+
+static void test_cli_faults(const char *jarmsweep)
+{
+    char dir[] = "/tmp/jarm-lifecycle-XXXXXX", out[64], err[64], cmd[1024];
+    int oom_lines = 0, clean = 0;
+
+    if (mkdtemp(dir) == NULL) {
+        ok(0, "mkdtemp");
+        return;
+    }
+    snprintf(out, sizeof(out), "%s/out", dir);
+    snprintf(err, sizeof(err), "%s/err", dir);
+    for (int k = 1; k <= 16; k++) {
+        struct feed f;
+        int st, code, err_oom, err_internal, err_said, every = 1;
+
+        memset(&f, 0, sizeof(f));
+        snprintf(cmd, sizeof(cmd),
+                 "JARMSWEEP_TEST_FAIL_ALLOC=%d '%s' -q -p 1 -t 5 --allow-reserved "
+                 "127.0.0.1 bad:99999 127.0.0.2 127.0.0.4/31 >%s 2>%s",
+                 k, jarmsweep, out, err);
+        st = system(cmd);
+        code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        cli_count(out, err, &f, &err_oom, &err_internal, &err_said);
+        for (int i = 1; i <= NLINES; i++)
+            if (f.line_rows[i] != full_rows[i] && f.line_rows[i] != 1)
+                every = 0;
+        /* Exit 0 with every line's rows; or exit 1 with a message and no row (the start
+         * failed: no memory, no thread), or saying "out of memory" after the rows written so
+         * far (the run stopped after a row whose bookkeeping failed); never a loop left with
+         * handles on it. */
+        ok(!err_internal && f.junk == 0 &&
+               ((code == 0 && every && !err_oom) ||
+                (code == 1 && (err_oom || (err_said && f.rows == 0)))),
+           "jarmsweep, allocation %d fails: exit %d, %d rows, %d out of memory", k, code, f.rows,
+           f.oom_rows);
+        if (code == 0 && f.oom_rows == 1)
+            oom_lines++;
+        if (code == 0 && f.rows == 5)
+            clean++;
+    }
+    ok(oom_lines >= 1, "jarmsweep: a line without memory for its entry has its row (%d)",
+       oom_lines);
+    ok(clean >= 1, "jarmsweep: past the last allocation point the scan is complete (%d)", clean);
+    unlink(out);
+    unlink(err);
+    rmdir(dir);
+}
+
+int main(int argc, char **argv)
 {
     test_alloc_faults();
+    if (argc > 1)
+        test_cli_faults(argv[1]);
     test_caller_loop();
     test_proxy_unresolvable();
     return done_testing();
