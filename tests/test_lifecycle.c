@@ -18,7 +18,7 @@
 
 #include <uv.h>
 
-#include "jarm.h"
+#include "jarmsweep.h"
 #include "tap.h"
 
 /* ---- jarm_scan with allocation failures ---- */
@@ -37,9 +37,9 @@ static const char *feed_next(void *data)
     return f->next < NLINES ? lines[f->next++] : NULL;
 }
 
-static int feed_row(void *data, const char *row, size_t len)
+/* Count one NDJSON row (len bytes) against the input line it belongs to. */
+static void count_row(struct feed *f, const char *row, size_t len)
 {
-    struct feed *f = data;
     static const char *const hosts[] = {"127.0.0.1",    "bad:99999", "127.0.0.2",
                                         "127.0.0.4/31", "127.0.0.4", "127.0.0.5"};
     static const int host_line[] = {1, 2, 3, 4, 4, 4};
@@ -55,12 +55,22 @@ static int feed_row(void *data, const char *row, size_t len)
     f->rows++;
     if (len != strlen(row) || line < 1 || line > NLINES) {
         f->junk++;
-        return 0;
+        return;
     }
     f->line_rows[line]++;
     if (strstr(row, "\"status\":\"error\"") != NULL &&
         strstr(row, "\"error\":\"out of memory\"") != NULL)
         f->oom_rows++;
+}
+
+static int feed_row(void *data, const jarm_result_t *r)
+{
+    char row[8192];
+    int n = jarm_result_to_json(r, row, sizeof(row));
+    if (n < 0)
+        ((struct feed *)data)->junk++;
+    else
+        count_row(data, row, (size_t)n);
     return 0;
 }
 
@@ -120,11 +130,10 @@ struct life {
     int closed_in_call;
 };
 
-static int life_row(void *data, const char *row, size_t len)
+static int life_row(void *data, const jarm_result_t *r)
 {
     struct life *l = data;
-    (void)row;
-    (void)len;
+    (void)r;
     l->rows++;
     return 0;
 }
@@ -229,10 +238,9 @@ static const char *none_next(void *data)
     return NULL;
 }
 
-static int none_row(void *data, const char *row, size_t len)
+static int none_row(void *data, const jarm_result_t *r)
 {
-    (void)row;
-    (void)len;
+    (void)r;
     ++*(int *)data;
     return 0;
 }
@@ -267,7 +275,7 @@ static void cli_count(const char *out_path, const char *err_path, struct feed *f
     if ((fp = fopen(out_path, "r")) != NULL) {
         while (fgets(line, sizeof(line), fp) != NULL) {
             line[strcspn(line, "\n")] = '\0';
-            feed_row(f, line, strlen(line));
+            count_row(f, line, strlen(line));
         }
         fclose(fp);
     }

@@ -18,7 +18,9 @@
 #include <unistd.h>
 
 #include "cli/run.h"
+#include "internal.h"
 #include "jarm.h"
+#include "status.h"
 
 /* Output queued and not yet written: at SINK_HIGH bytes no new target is started, until the
  * writer has brought it under SINK_LOW (both above the writer's batch of 64 KiB). */
@@ -126,43 +128,30 @@ static void emit(jarm__cli_run_t *run, uint64_t seq)
         drain_written(run);
 }
 
-/* Add match, match_prefix, baseline and baseline_jarm to the NDJSON row of t in b. */
-static void annotate(jarm__cli_run_t *run, jarm__buf_t *b, const jarm__target_t *t)
+/* The match, match_prefix, baseline and baseline_jarm annotations of a scanned target. */
+static void annotate(jarm__cli_run_t *run, jarm__row_t *row)
 {
-    size_t fl = strlen(t->jarm);
+    jarm_result_t *r = &row->r;
+    size_t fl = strlen(r->jarm);
 
-    if ((!run->fplist_on && !run->baseline_on) || run->opts.format != JARM__FMT_NDJSON ||
-        b->len < 2 || b->p[b->len - 2] != '}')
-        return;
-    b->len -= 2; /* reopen the object: "}\n" */
     if (run->fplist_on) {
-        const char *labels[64];
         size_t nexact = 0, nprefix = 0;
-        jarm__fplist_match(&run->fplist, t->jarm, fl, labels, &nexact, labels + 32, &nprefix, 32);
-        for (int pass = 0; pass < 2; pass++) {
-            size_t n = pass ? nprefix : nexact;
-            const char **l = pass ? labels + 32 : labels;
-            jarm__buf_puts(b, pass ? ",\"match_prefix\":[" : ",\"match\":[");
-            for (size_t i = 0; i < n; i++) {
-                if (i)
-                    jarm__buf_put(b, ",", 1);
-                jarm__buf_json_str(b, l[i], strlen(l[i]));
-            }
-            jarm__buf_put(b, "]", 1);
-        }
+        jarm__fplist_match(&run->fplist, r->jarm, fl, row->labels, &nexact,
+                           row->labels + JARM__ROW_LABELS, &nprefix, JARM__ROW_LABELS);
+        r->match = row->labels;
+        r->nmatch = nexact;
+        r->match_prefix = row->labels + JARM__ROW_LABELS;
+        r->nmatch_prefix = nprefix;
     }
     if (run->baseline_on) {
         const char *old = NULL;
         jarm__baseline_verdict_t v =
-            jarm__baseline_check(&run->baseline, t->host, t->host_len, t->port, t->jarm, fl, &old);
+            jarm__baseline_check(&run->baseline, r->host, r->host_len, r->port, r->jarm, fl, &old);
         run->baseline_count[v]++;
-        jarm__buf_printf(b, ",\"baseline\":\"%s\"", jarm__baseline_verdict_name(v));
-        if (v == JARM__BASELINE_CHANGED && old != NULL) {
-            jarm__buf_puts(b, ",\"baseline_jarm\":");
-            jarm__buf_json_str(b, old, strlen(old));
-        }
+        r->baseline = jarm__baseline_verdict_name(v);
+        if (v == JARM__BASELINE_CHANGED)
+            r->baseline_jarm = old;
     }
-    jarm__buf_puts(b, "}\n");
 }
 
 /* ---- the scanner's hooks ---- */
@@ -170,31 +159,33 @@ static void annotate(jarm__cli_run_t *run, jarm__buf_t *b, const jarm__target_t 
 static void on_result(jarm__scanner_t *sc, const jarm__target_t *t)
 {
     jarm__cli_run_t *run = sc->data;
-    jarm__row_target(&run->row, run->opts.format, t, jarm__wall_ms());
-    annotate(run, &run->row, t);
+    jarm__row_t row;
+    jarm__row_from_target(&row, t, jarm__wall_ms());
+    annotate(run, &row);
+    jarm__row_write(&run->row, run->opts.format, &row.r);
     emit(run, t->seq);
 }
 
-static void on_unscanned(jarm__scanner_t *sc, const jarm__row_error_t *e, uint64_t seq)
+static void on_unscanned(jarm__scanner_t *sc, jarm__row_t *row, uint64_t seq)
 {
     jarm__cli_run_t *run = sc->data;
-    jarm__row_error(&run->row, run->opts.format, e, jarm__wall_ms());
+    jarm__row_write(&run->row, run->opts.format, &row->r);
     run->bad_rows++;
     emit(run, seq);
 }
 
 /* An unparsable argument (or any line, in a dry run) is also said on stderr. */
-static void on_bad_line(jarm__scanner_t *sc, const jarm__row_error_t *e)
+static void on_bad_line(jarm__scanner_t *sc, const jarm_result_t *r)
 {
     jarm__cli_run_t *run = sc->data;
 
-    if (run->opts.quiet || (e->source != NULL && !run->opts.dry_run))
+    if (run->opts.quiet || (r->source != NULL && !run->opts.dry_run))
         return;
-    if (e->source == NULL)
-        fprintf(stderr, "jarmsweep: argument %llu: %s\n", (unsigned long long)e->lineno, e->error);
+    if (r->source == NULL)
+        fprintf(stderr, "jarmsweep: argument %llu: %s\n", (unsigned long long)r->line, r->error);
     else
-        fprintf(stderr, "jarmsweep: %s:%llu: %s\n", e->source, (unsigned long long)e->lineno,
-                e->error);
+        fprintf(stderr, "jarmsweep: %s:%llu: %s\n", r->source, (unsigned long long)r->line,
+                r->error);
 }
 
 static void on_dry(jarm__scanner_t *sc, const char *unit)
@@ -245,25 +236,24 @@ static void print_progress(jarm__cli_run_t *run, int final)
     const jarm__scan_stats_t *st = &sc->scan->stats;
     double secs = (double)(uv_now(&run->loop) - run->start_ms) / 1000.0;
     double rate = secs > 0 ? (double)st->targets_done / secs : 0;
+    uint64_t sum[JARM__SUM_N] = {0};
 
     if (final) {
+        jarm__status_tally(sum, st->by_status, JARM__ARRAY_SIZE(st->by_status));
+        sum[JARM__SUM_UNSCANNED] += run->bad_rows; /* rows of inputs never scanned */
         if (run->progress_on)
             fputs("\r\033[K", stderr);
-        fprintf(stderr,
-                "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
-                "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
-                "seed %llu, %llu blocklisted; %llu probes confirmed alone\n",
-                (unsigned long long)run->rows, secs, rate,
-                (unsigned long long)st->by_status[JARM__T_OK],
-                (unsigned long long)st->by_status[JARM__T_TIMEOUT],
-                (unsigned long long)st->by_status[JARM__T_REFUSED],
-                (unsigned long long)st->by_status[JARM__T_NO_TLS],
-                (unsigned long long)st->by_status[JARM__T_REJECTED],
-                (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] +
-                                     st->by_status[JARM__T_ERROR] +
-                                     st->by_status[JARM__T_PROXY_ERROR]),
-                (unsigned long long)run->bad_rows, (unsigned long long)run->seed,
-                (unsigned long long)sc->ranges_blocked, (unsigned long long)st->probes_retried);
+        fprintf(
+            stderr,
+            "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
+            "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
+            "seed %llu, %llu blocklisted; %llu probes confirmed alone\n",
+            (unsigned long long)run->rows, secs, rate, (unsigned long long)sum[JARM__SUM_OK],
+            (unsigned long long)sum[JARM__SUM_TIMEOUT], (unsigned long long)sum[JARM__SUM_REFUSED],
+            (unsigned long long)sum[JARM__SUM_NO_TLS], (unsigned long long)sum[JARM__SUM_REJECTED],
+            (unsigned long long)sum[JARM__SUM_OTHER], (unsigned long long)sum[JARM__SUM_UNSCANNED],
+            (unsigned long long)run->seed, (unsigned long long)sc->ranges_blocked,
+            (unsigned long long)st->probes_retried);
         if (run->baseline_on)
             fprintf(stderr, "jarmsweep: baseline: %llu same, %llu changed, %llu new\n",
                     (unsigned long long)run->baseline_count[JARM__BASELINE_SAME],

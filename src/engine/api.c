@@ -13,7 +13,8 @@
 
 #include <uv.h>
 
-#include "jarm.h"
+#include "endpoint.h"
+#include "jarmsweep.h"
 #include "output.h"
 #include "scanner.h"
 #include "target.h"
@@ -23,45 +24,28 @@ struct jarm_scanner_s {
     jarm_row_fn row;
     jarm_scanner_cb done, close_cb;
     void *data;
-    jarm__buf_t buf;
     uint16_t ports[65535];
     char err[256]; /* the first failure, for jarm_scan */
 };
 
-/* Hand the row in api->buf over without its newline; non-zero from row() stops the scan. */
-static void deliver(jarm_scanner_t *api, uint64_t seq)
+/* Hand the row over as data; non-zero from row() stops the scan. */
+static void deliver(jarm_scanner_t *api, const jarm_result_t *r, uint64_t seq)
 {
-    jarm__buf_t *b = &api->buf;
-    size_t n = b->len;
-
-    if (b->oom) {
-        b->oom = 0;
-        b->len = 0;
-        jarm__scanner_fail(&api->sc, "out of memory");
-        return;
-    }
-    if (n > 0 && b->p[n - 1] == '\n')
-        n--;
-    if (n < b->len)
-        b->p[n] = '\0';
-    if (api->row(api->data, b->p, n) != 0)
+    if (api->row(api->data, r) != 0)
         jarm__scanner_stop(&api->sc);
-    b->len = 0;
     jarm__scanner_complete(&api->sc, seq);
 }
 
 static void on_result(jarm__scanner_t *sc, const jarm__target_t *t)
 {
-    jarm_scanner_t *api = sc->data;
-    jarm__row_target(&api->buf, JARM__FMT_NDJSON, t, jarm__wall_ms());
-    deliver(api, t->seq);
+    jarm__row_t row;
+    jarm__row_from_target(&row, t, jarm__wall_ms());
+    deliver(sc->data, &row.r, t->seq);
 }
 
-static void on_unscanned(jarm__scanner_t *sc, const jarm__row_error_t *e, uint64_t seq)
+static void on_unscanned(jarm__scanner_t *sc, jarm__row_t *row, uint64_t seq)
 {
-    jarm_scanner_t *api = sc->data;
-    jarm__row_error(&api->buf, JARM__FMT_NDJSON, e, jarm__wall_ms());
-    deliver(api, seq);
+    deliver(sc->data, &row->r, seq);
 }
 
 static void on_fail(jarm__scanner_t *sc, const char *msg)
@@ -110,8 +94,8 @@ static int set_opts(jarm_scanner_t *api, jarm__scanner_opts_t *o, const jarm_sca
         snprintf(err, errlen, "bad sni");
         return JARM_EINVAL;
     }
-    if (in->proxy != NULL && strncmp(in->proxy, "socks5://", 9) != 0 &&
-        strncmp(in->proxy, "socks5h://", 10) != 0) {
+    if (in->proxy != NULL &&
+        (jarm__proxy_scheme(in->proxy) < 0 || jarm__proxy_scheme(in->proxy) == JARM__PROXY_HTTP)) {
         snprintf(err, errlen, "bad proxy '%s' (socks5://[user:pass@]host:port)", in->proxy);
         return JARM_EINVAL;
     }
@@ -156,17 +140,10 @@ static void api_free(jarm__scanner_t *sc)
     jarm_scanner_t *api = sc->data;
     if (api->close_cb != NULL)
         api->close_cb(api, api->data);
-    jarm__buf_free(&api->buf);
     free(api);
 }
 
 /* ---- a scan on a loop of its own ---- */
-
-static void scan_closed(jarm__scanner_t *sc)
-{
-    jarm_scanner_t *api = sc->data;
-    jarm__buf_free(&api->buf);
-}
 
 int jarm_scan(const jarm_scan_opts_t *opts, jarm_next_fn next, void *next_data, jarm_row_fn row,
               void *row_data, char *err, size_t errlen)
@@ -198,7 +175,7 @@ int jarm_scan(const jarm_scan_opts_t *opts, jarm_next_fn next, void *next_data, 
         snprintf(api->err, sizeof(api->err), "%s", api->sc.input.error);
     if (ret == 0 && (api->sc.failed || api->err[0] != '\0'))
         ret = JARM_EINVAL;
-    jarm__scanner_close(&api->sc, scan_closed);
+    jarm__scanner_close(&api->sc, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0 && ret == 0) {
         snprintf(api->err, sizeof(api->err), "internal error: loop not empty at exit");
@@ -227,15 +204,10 @@ static const char *one_next(void *data)
     return o->target;
 }
 
-static int one_row(void *data, const char *row, size_t len)
+static int one_row(void *data, const jarm_result_t *r)
 {
     struct one *o = data;
-    if (len + 1 > o->cap) {
-        o->len = JARM_ENOBUFS;
-        return 0;
-    }
-    memcpy(o->out, row, len + 1);
-    o->len = (int)len;
+    o->len = jarm_result_to_json(r, o->out, o->cap);
     return 0;
 }
 

@@ -157,19 +157,21 @@ static int unit_begin(jarm__scanner_t *sc, entry_t *e, uint64_t *seq)
 
 /* ---- rows written here ---- */
 
-static void emit_error(jarm__scanner_t *sc, entry_t *en, const char *status, const char *error,
+static void emit_error(jarm__scanner_t *sc, entry_t *en, jarm_status_t status, const char *error,
                        const char *host, size_t host_len, unsigned port)
 {
     const jarm__line_t *l = &en->line;
     uint64_t seq;
-    jarm__row_error_t e = {host, host_len, port, status, error, l->source, l->lineno};
+    jarm__row_t row;
 
-    if (sc->hooks.bad_line != NULL && strcmp(status, "bad_target") == 0)
-        sc->hooks.bad_line(sc, &e);
+    jarm__row_unscanned(&row, status, error, host, host_len, port, l->source, l->lineno,
+                        jarm__wall_ms());
+    if (sc->hooks.bad_line != NULL && status == JARM_STATUS_BAD_TARGET)
+        sc->hooks.bad_line(sc, &row.r);
     if (!unit_begin(sc, en, &seq))
         return;
     if (sc->hooks.unscanned != NULL)
-        sc->hooks.unscanned(sc, &e, seq);
+        sc->hooks.unscanned(sc, &row, seq);
 }
 
 /* --dry-run: the unit as `host:port` ([v6]:port), scan order. */
@@ -383,7 +385,8 @@ static int produce(jarm__scanner_t *sc, entry_t *e, jarm__target_t *t)
         size_t n = e->line.len;
         while (n > 0 && (e->line.text[n - 1] == '\r' || e->line.text[n - 1] == '\n'))
             n--;
-        emit_error(sc, e, e->oom ? "error" : "bad_target", e->spec.error, e->line.text, n, 0);
+        emit_error(sc, e, e->oom ? JARM_STATUS_ERROR : JARM_STATUS_BAD_TARGET, e->spec.error,
+                   e->line.text, n, 0);
         entry_pop(sc, e);
         return 0;
     }
@@ -453,8 +456,8 @@ static int produce(jarm__scanner_t *sc, entry_t *e, jarm__target_t *t)
         }
         if (e->status != JARM__DNS_OK || e->naddrs == 0) {
             /* One row per (name, port), as if each had been scanned. */
-            emit_error(sc, e, "dns_error", jarm__dns_status_name(e->status), e->spec.host,
-                       e->spec.host_len, port);
+            emit_error(sc, e, JARM_STATUS_DNS_ERROR, jarm__dns_status_name(e->status),
+                       e->spec.host, e->spec.host_len, port);
             if (++e->port_idx >= nports)
                 entry_pop(sc, e);
             return 0;

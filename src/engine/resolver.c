@@ -86,6 +86,7 @@
 
 #include <ares.h>
 
+#include "endpoint.h"
 #include "internal.h"
 #include "jarm.h"
 #include "resolver.h"
@@ -97,7 +98,6 @@ typedef struct ares_channeldata ares_channel_t;
 
 /* A DNS name has at most 253 characters without its trailing dot. */
 #define NAME_MAX_LEN  253
-#define LABEL_MAX_LEN 63
 /* Initial hash buckets; the table doubles when it holds more entries than buckets. */
 #define BUCKETS_INIT 256
 /* Spare waiter nodes kept for reuse at most. */
@@ -298,29 +298,6 @@ static int make_key(const char *name, char *key)
     }
     key[len] = '\0';
     return (int)len;
-}
-
-/* Nonzero if key (lower case, no trailing dot) is a name c-ares can send as is. */
-static int valid_dns_name(const char *key, size_t len)
-{
-    size_t i, label = 0;
-
-    if (len == 0)
-        return 0;
-    for (i = 0; i < len; i++) {
-        char c = key[i];
-        if (c == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-            continue;
-        }
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return 0;
-        if (++label > LABEL_MAX_LEN)
-            return 0;
-    }
-    return label != 0;
 }
 
 static int is_localhost(const char *key, size_t len)
@@ -907,63 +884,23 @@ static void close_polls(jarm__resolver_t *r)
  * Servers
  */
 
-static int parse_port(const char *s, unsigned short *port)
+/* Parse one "IP[:PORT]" item (len bytes) into node. */
+static int parse_server(const char *s, size_t len, struct ares_addr_port_node *node)
 {
-    unsigned long v = 0;
+    jarm__endpoint_t ep;
+    char host[INET6_ADDRSTRLEN];
+    int v6;
 
-    if (*s == '\0')
-        return -1;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        v = v * 10 + (unsigned long)(*s - '0');
-        if (v > 65535)
-            return -1;
-    }
-    if (v == 0)
-        return -1;
-    *port = (unsigned short)v;
-    return 0;
-}
-
-/* Parse one "IP[:PORT]" item (NUL-terminated in buf, modified) into node. */
-static int parse_server(char *buf, struct ares_addr_port_node *node)
-{
-    char *host = buf, *port = NULL, *colon;
-    unsigned short p = 53;
-
-    if (buf[0] == '[') {
-        char *close = strchr(buf, ']');
-        if (close == NULL)
-            return -1;
-        *close = '\0';
-        host = buf + 1;
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1] != '\0')
-            return -1;
-        if (inet_pton(AF_INET6, host, &node->addr.addr6) != 1)
-            return -1;
-        node->family = AF_INET6;
-    } else if ((colon = strchr(buf, ':')) != NULL && strchr(colon + 1, ':') == NULL) {
-        *colon = '\0';
-        port = colon + 1;
-        if (inet_pton(AF_INET, host, &node->addr.addr4) != 1)
-            return -1;
-        node->family = AF_INET;
-    } else if (colon != NULL) {
-        if (inet_pton(AF_INET6, host, &node->addr.addr6) != 1)
-            return -1;
-        node->family = AF_INET6;
-    } else {
-        if (inet_pton(AF_INET, host, &node->addr.addr4) != 1)
-            return -1;
-        node->family = AF_INET;
-    }
-    if (port != NULL && parse_port(port, &p) != 0)
-        return -1;
-    node->udp_port = p;
-    node->tcp_port = p;
+    if (jarm__endpoint_parse(s, len, &ep) != 0 || ep.host_len >= sizeof(host))
+        return JARM_EINVAL;
+    memcpy(host, ep.host, ep.host_len);
+    host[ep.host_len] = '\0';
+    v6 = ep.bracketed || memchr(host, ':', ep.host_len) != NULL;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, v6 ? (void *)&node->addr.addr6
+                                                     : (void *)&node->addr.addr4) != 1)
+        return JARM_EINVAL;
+    node->family = v6 ? AF_INET6 : AF_INET;
+    node->udp_port = node->tcp_port = ep.port_text != NULL ? ep.port : 53;
     return 0;
 }
 
@@ -988,10 +925,9 @@ static int parse_servers(jarm__resolver_t *r, const char *csv, struct ares_addr_
     for (;;) {
         const char *end = strchr(s, ',');
         size_t len = end != NULL ? (size_t)(end - s) : strlen(s);
-        char buf[64];
         struct ares_addr_port_node *node;
 
-        if (len == 0 || len >= sizeof(buf)) {
+        if (len == 0 || len >= 64) {
             (void)snprintf(r->error, sizeof(r->error),
                            len == 0 ? "empty resolver address in \"%s\""
                                     : "invalid resolver address in \"%s\"",
@@ -999,15 +935,13 @@ static int parse_servers(jarm__resolver_t *r, const char *csv, struct ares_addr_
             ret = JARM_EINVAL;
             goto Exit;
         }
-        memcpy(buf, s, len);
-        buf[len] = '\0';
         if ((node = calloc(1, sizeof(*node))) == NULL) {
             ret = UV_ENOMEM;
             goto Exit;
         }
         *tail = node;
         tail = &node->next;
-        if (parse_server(buf, node) != 0) {
+        if (parse_server(s, len, node) != 0) {
             (void)snprintf(r->error, sizeof(r->error),
                            "invalid resolver \"%.*s\" (expected IP, IP:PORT or [IPv6]:PORT, "
                            "port 1-65535)",
@@ -1203,7 +1137,7 @@ int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_
             deliver(cb, data, JARM__DNS_OK, &a, 1);
         return 0;
     }
-    if (!valid_dns_name(key, (size_t)len)) {
+    if (!jarm__dns_name_valid(key, (size_t)len, 0)) { /* c-ares sends it as is */
         cb(data, JARM__DNS_ERROR, NULL, 0);
         return 0;
     }

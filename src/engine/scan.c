@@ -79,21 +79,6 @@ typedef struct jarm__conn_s {
     uint8_t socks[8]; /* the proxy's reply being read */
 } conn_t;
 
-const char *jarm__pstatus_name(jarm__pstatus_t s)
-{
-    static const char *const names[] = {
-        "pending", "ok",          "alert",   "no_tls",  "malformed", "closed",     "refused",
-        "reset",   "unreachable", "timeout", "skipped", "error",     "proxy_error"};
-    return (size_t)s < JARM__ARRAY_SIZE(names) ? names[s] : "error";
-}
-
-const char *jarm__tstatus_name(jarm__tstatus_t s)
-{
-    static const char *const names[] = {"ok",     "timeout",  "refused", "unreachable",
-                                        "no_tls", "rejected", "error",   "proxy_error"};
-    return (size_t)s < JARM__ARRAY_SIZE(names) ? names[s] : "error";
-}
-
 static void pump(jarm__scan_t *s);
 static void flush(jarm__scan_t *s);
 static void on_kick(uv_timer_t *timer);

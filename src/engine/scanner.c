@@ -17,6 +17,7 @@
 
 #include <openssl/rand.h>
 
+#include "endpoint.h"
 #include "internal.h"
 #include "jarm.h"
 #include "scanner.h"
@@ -59,64 +60,37 @@ uint64_t jarm__scanner_random_seed(void)
 
 static int proxy_parse(const char *url, jarm__proxy_t *p, char *msg, size_t msglen)
 {
-    const char *rest = strstr(url, "://") + 3, *at = strrchr(rest, '@'), *hp, *colon;
-    char host[256], port[8];
+    jarm__proxy_url_t u;
+    char port[8];
     struct addrinfo hints, *res = NULL;
-    size_t hl;
-    int r;
+    int r, v6;
 
     memset(p, 0, sizeof(*p));
-    if (at != NULL) {
-        const char *c = memchr(rest, ':', (size_t)(at - rest));
-        size_t ul = c ? (size_t)(c - rest) : (size_t)(at - rest);
-        size_t pl = c ? (size_t)(at - c - 1) : 0;
-        if (ul == 0 || ul > 255 || pl > 255) {
+    /* HTTP proxies are parsed but not yet supported: refused like any other scheme. */
+    if (jarm__proxy_url_parse(url, &u, NULL, 0) != 0 || u.scheme == JARM__PROXY_HTTP) {
+        if (u.bad_credentials)
             snprintf(msg, msglen, "bad --proxy credentials (1-255 bytes each)");
-            return -1;
-        }
-        memcpy(p->user, rest, ul);
-        if (c)
-            memcpy(p->pass, c + 1, pl);
-        p->auth = 1;
-        hp = at + 1;
-    } else {
-        hp = rest;
+        else
+            snprintf(msg, msglen, "bad --proxy '%s' (socks5://[user:pass@]host:port)", url);
+        return -1;
     }
-    if (*hp == '[') {
-        const char *close = strchr(hp, ']');
-        if (close == NULL || close[1] != ':')
-            goto Bad;
-        hl = (size_t)(close - hp - 1);
-        memcpy(host, hp + 1, hl < sizeof(host) ? hl : 0);
-        colon = close + 1;
-    } else {
-        colon = strrchr(hp, ':');
-        if (colon == NULL)
-            goto Bad;
-        hl = (size_t)(colon - hp);
-        memcpy(host, hp, hl < sizeof(host) ? hl : 0);
-    }
-    if (hl == 0 || hl >= sizeof(host) || strlen(colon + 1) == 0 || strlen(colon + 1) > 5 ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1) || atoi(colon + 1) < 1 ||
-        atoi(colon + 1) > 65535)
-        goto Bad;
-    host[hl] = '\0';
-    snprintf(port, sizeof(port), "%s", colon + 1);
+    memcpy(p->user, u.user, sizeof(p->user));
+    memcpy(p->pass, u.pass, sizeof(p->pass));
+    p->auth = u.auth;
+    snprintf(port, sizeof(port), "%u", (unsigned)u.port);
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
-    if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
-        snprintf(msg, msglen, "--proxy: %s: %s", host, gai_strerror(r));
+    if ((r = getaddrinfo(u.host, port, &hints, &res)) != 0) {
+        snprintf(msg, msglen, "--proxy: %s: %s", u.host, gai_strerror(r));
         return -1;
     }
     memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
-    snprintf(p->label, sizeof(p->label), "socks5://%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
-             strchr(host, ':') ? "]" : "", port);
+    v6 = strchr(u.host, ':') != NULL;
+    snprintf(p->label, sizeof(p->label), "socks5://%s%s%s:%s", v6 ? "[" : "", u.host,
+             v6 ? "]" : "", port);
     return 0;
-Bad:
-    snprintf(msg, msglen, "bad --proxy '%s' (socks5://[user:pass@]host:port)", url);
-    return -1;
 }
 
 /* Raise the open-files limit to the hard limit; clamp the window to what fits (the client

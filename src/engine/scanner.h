@@ -88,10 +88,11 @@ typedef struct jarm__scanner_hooks_s {
     /* A scanned target (t->seq its unit). The unit is complete when the client says so
      * (jarm__scanner_complete), once its row is safe. */
     void (*result)(jarm__scanner_t *sc, const jarm__target_t *t);
-    /* A row without a scan (bad_target, dns_error, an error of memory) of unit seq. */
-    void (*unscanned)(jarm__scanner_t *sc, const jarm__row_error_t *e, uint64_t seq);
+    /* The row of a unit never scanned (bad_target, dns_error, an error of memory), which
+     * the client may annotate before it writes it. */
+    void (*unscanned)(jarm__scanner_t *sc, jarm__row_t *row, uint64_t seq);
     /* Each unparsable line as it is read, done before or not (for a warning). */
-    void (*bad_line)(jarm__scanner_t *sc, const jarm__row_error_t *e);
+    void (*bad_line)(jarm__scanner_t *sc, const jarm_result_t *r);
     /* A dry run: one unit as host:port ([v6]:port), NUL-terminated, no newline. */
     void (*dry)(jarm__scanner_t *sc, const char *unit);
     /* In the pull: 1 = start nothing now; the client wakes the scanner (jarm__scanner_wake)
