@@ -144,14 +144,15 @@ enum dns_state_e { E_QUERY_A = 0, E_QUERY_AAAA, E_DONE };
 
 typedef struct jarm__dns_entry_s {
     struct jarm__dns_entry_s *hnext;               /* hash chain */
-    struct jarm__dns_entry_s *lru_prev, *lru_next; /* done entries only */
+    jarm__queue_t lru;                             /* done entries only */
     jarm__resolver_t *r;
     dns_addr_t *addrs;  /* done entries: naddrs addresses, or NULL */
     dns_waiter_t first; /* the first waiter (cb NULL when none); first.next: the others */
     dns_waiter_t *last; /* the last waiter node, or NULL when first.next is empty */
     /* Queried entries: the list of fresh queries (submitted less than timeout_ms ago), and
      * the list of queries waiting to be retried after a connection error. */
-    struct jarm__dns_entry_s *fresh_prev, *fresh_next, *retry_next;
+    jarm__queue_t fresh_node;
+    struct jarm__dns_entry_s *retry_next;
     uint64_t submitted_ms, retry_due_ms;
     uint8_t fresh, retrying, retries;
     uint32_t hash;
@@ -382,30 +383,6 @@ static void cache_unlink(jarm__resolver_t *r, dns_entry_t *e)
     r->nentries--;
 }
 
-static void lru_remove(jarm__resolver_t *r, dns_entry_t *e)
-{
-    if (e->lru_prev != NULL)
-        e->lru_prev->lru_next = e->lru_next;
-    else
-        r->lru_head = e->lru_next;
-    if (e->lru_next != NULL)
-        e->lru_next->lru_prev = e->lru_prev;
-    else
-        r->lru_tail = e->lru_prev;
-    e->lru_prev = e->lru_next = NULL;
-}
-
-static void lru_push_front(jarm__resolver_t *r, dns_entry_t *e)
-{
-    e->lru_prev = NULL;
-    e->lru_next = r->lru_head;
-    if (r->lru_head != NULL)
-        r->lru_head->lru_prev = e;
-    else
-        r->lru_tail = e;
-    r->lru_head = e;
-}
-
 static void entry_free(dns_entry_t *e)
 {
     free(e->addrs);
@@ -415,9 +392,9 @@ static void entry_free(dns_entry_t *e)
 /* Drop least recently used done entries until a new entry fits under cache_max. */
 static void cache_make_room(jarm__resolver_t *r)
 {
-    while (r->nentries >= r->opts.cache_max && r->lru_tail != NULL) {
-        dns_entry_t *e = r->lru_tail;
-        lru_remove(r, e);
+    while (r->nentries >= r->opts.cache_max && !jarm__queue_empty(&r->lru)) {
+        dns_entry_t *e = JARM__QUEUE_DATA(r->lru.prev, dns_entry_t, lru);
+        jarm__queue_remove(&e->lru);
         cache_unlink(r, e);
         entry_free(e);
         r->stats.evictions++;
@@ -455,15 +432,7 @@ static void fresh_unlink(jarm__resolver_t *r, dns_entry_t *e)
 {
     if (!e->fresh)
         return;
-    if (e->fresh_prev != NULL)
-        e->fresh_prev->fresh_next = e->fresh_next;
-    else
-        r->fresh_head = e->fresh_next;
-    if (e->fresh_next != NULL)
-        e->fresh_next->fresh_prev = e->fresh_prev;
-    else
-        r->fresh_tail = e->fresh_prev;
-    e->fresh_prev = e->fresh_next = NULL;
+    jarm__queue_remove(&e->fresh_node);
     e->fresh = 0;
     r->nfresh--;
 }
@@ -471,13 +440,7 @@ static void fresh_unlink(jarm__resolver_t *r, dns_entry_t *e)
 static void fresh_push(jarm__resolver_t *r, dns_entry_t *e)
 {
     e->submitted_ms = uv_now(r->loop);
-    e->fresh_next = NULL;
-    e->fresh_prev = r->fresh_tail;
-    if (r->fresh_tail != NULL)
-        r->fresh_tail->fresh_next = e;
-    else
-        r->fresh_head = e;
-    r->fresh_tail = e;
+    jarm__queue_insert_tail(&r->fresh, &e->fresh_node);
     e->fresh = 1;
     r->nfresh++;
 }
@@ -488,8 +451,11 @@ static unsigned fresh_expire(jarm__resolver_t *r)
 {
     uint64_t now = uv_now(r->loop);
     unsigned n = 0;
-    while (r->fresh_head != NULL && now - r->fresh_head->submitted_ms >= r->opts.timeout_ms) {
-        fresh_unlink(r, r->fresh_head);
+    dns_entry_t *e;
+    while (!jarm__queue_empty(&r->fresh) &&
+           now - (e = JARM__QUEUE_DATA(r->fresh.next, dns_entry_t, fresh_node))->submitted_ms >=
+               r->opts.timeout_ms) {
+        fresh_unlink(r, e);
         n++;
     }
     return n;
@@ -543,7 +509,7 @@ static void entry_complete(jarm__resolver_t *r, dns_entry_t *e, jarm__dns_status
         e->state = E_DONE;
         e->status = (uint8_t)status;
         e->naddrs = (uint8_t)n;
-        lru_push_front(r, e);
+        jarm__queue_insert_head(&r->lru, &e->lru);
     } else {
         cache_unlink(r, e);
         entry_free(e);
@@ -978,6 +944,8 @@ int jarm__resolver_init(jarm__resolver_t *r, uv_loop_t *loop, const jarm__resolv
     int ret, rc, optmask, version, library = 0;
 
     memset(r, 0, sizeof(*r));
+    jarm__queue_init(&r->fresh);
+    jarm__queue_init(&r->lru);
     r->loop = loop;
     if (opts != NULL)
         r->opts = *opts;
@@ -1159,8 +1127,8 @@ int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_
     if ((e = cache_find(r, key, (size_t)len, hash)) != NULL) {
         if (e->state == E_DONE) {
             r->stats.cache_hits++;
-            lru_remove(r, e);
-            lru_push_front(r, e);
+            jarm__queue_remove(&e->lru); /* most recent first */
+            jarm__queue_insert_head(&r->lru, &e->lru);
             deliver(cb, data, (jarm__dns_status_t)e->status, e->addrs, e->naddrs);
             return 0;
         }
@@ -1192,6 +1160,8 @@ int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_
     if ((e = malloc(sizeof(*e) + (size_t)len + 1)) == NULL)
         return UV_ENOMEM;
     memset(e, 0, sizeof(*e));
+    jarm__queue_init(&e->lru);
+    jarm__queue_init(&e->fresh_node);
     e->r = r;
     e->hash = hash;
     e->name_len = (uint8_t)len;
@@ -1265,7 +1235,7 @@ static void release(jarm__resolver_t *r)
     free(r->buckets);
     r->buckets = NULL;
     r->nbuckets = r->nentries = 0;
-    r->lru_head = r->lru_tail = NULL;
+    jarm__queue_init(&r->lru);
     while (r->free_waiters != NULL) {
         dns_waiter_t *w = r->free_waiters;
         r->free_waiters = w->next;
