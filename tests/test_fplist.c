@@ -1,5 +1,6 @@
 /*
- * test_fplist.c - fingerprint lists (src/interpret/fplist.c) and baselines (src/interpret/baseline.c).
+ * test_fplist.c - fingerprint lists (src/interpret/fplist.c) and baselines
+ * (src/interpret/baseline.c).
  *
  * Argument: the directory of the bundled lists (contrib/fingerprints), whose files must
  * parse and hold the entries the README there promises. Without it those cases are skipped.
@@ -502,11 +503,14 @@ static void test_baseline_text(void)
     ok(bl_parse(&b, "e1", "ok.example " FP_OSSL "\nbad.example 07d\n", err) == JARM_EINVAL &&
            strcmp(err, "e1:2: bad fingerprint '07d'") == 0,
        "text errors: bad fingerprint: %s", err);
-    ok(strcmp(verdict(&b, "ok.example", 443, FP_OSSL), "new") == 0 && b.tab.keys == 8 && b.rows == 8,
+    ok(strcmp(verdict(&b, "ok.example", 443, FP_OSSL), "new") == 0 && b.tab.keys == 8 &&
+           b.rows == 8,
        "text errors: the file's good rows are not kept");
-    ok(bl_parse(&b, "e2", "host:0 " FP_OSSL, err) == JARM_EINVAL && strcmp(err, "e2:1: bad port") == 0,
+    ok(bl_parse(&b, "e2", "host:0 " FP_OSSL, err) == JARM_EINVAL &&
+           strcmp(err, "e2:1: bad port") == 0,
        "text errors: port 0: %s", err);
-    ok(bl_parse(&b, "e3", "host:65536 " FP_OSSL, err) == JARM_EINVAL && strcmp(err, "e3:1: bad port") == 0,
+    ok(bl_parse(&b, "e3", "host:65536 " FP_OSSL, err) == JARM_EINVAL &&
+           strcmp(err, "e3:1: bad port") == 0,
        "text errors: port 65536");
     ok(bl_parse(&b, "e4", "[::1 " FP_OSSL, err) == JARM_EINVAL &&
            strcmp(err, "e4:1: bad target '[::1'") == 0,
@@ -520,7 +524,8 @@ static void test_baseline_text(void)
     ok(bl_parse(&b, "e7", "\n\nhost-only\n", err) == JARM_EINVAL &&
            strcmp(err, "e7:3: expected 'host[:port] fingerprint'") == 0,
        "text errors: one column: %s", err);
-    ok(bl_parse(&b, "e8", "[::1]x " FP_OSSL, err) == JARM_EINVAL && strcmp(err, "e8:1: bad port") == 0,
+    ok(bl_parse(&b, "e8", "[::1]x " FP_OSSL, err) == JARM_EINVAL &&
+           strcmp(err, "e8:1: bad port") == 0,
        "text errors: junk after ]: %s", err);
     ok(b.tab.keys == 8 && b.rows == 8 && b.n == 8, "text errors: nothing of the bad files kept");
     ok(strcmp(verdict(&b, "example.com", 443, FP_OSSL), "same") == 0,
@@ -577,7 +582,8 @@ static void test_baseline_ndjson(void)
     n = jarm__baseline_parse(&b, "scan.ndjson", ndjson, strlen(ndjson) - 3, err, sizeof(err));
     ok(n == 10, "ndjson: 10 rows taken (%lld) %s", (long long)n, err);
     ok(b.skipped == 3, "ndjson: bad_target, dns_error and an unresolved reference row skipped");
-    ok(b.tab.keys == 8 && b.n == 9, "ndjson: 8 keys, 9 distinct fingerprints (%zu %zu)", b.tab.keys, b.n);
+    ok(b.tab.keys == 8 && b.n == 9, "ndjson: 8 keys, 9 distinct fingerprints (%zu %zu)", b.tab.keys,
+       b.n);
     ok(strcmp(verdict(&b, "127.0.0.1", 4433, FP_OSSL), "same") == 0, "ndjson: a jarmsweep row");
     ok(strcmp(verdict(&b, "::1", 4434, FP_OSSL), "changed " ZEROS) == 0,
        "ndjson: a refused row is kept (zeros)");
@@ -637,7 +643,8 @@ static void test_baseline_ndjson(void)
                                FP_OSSL, bad[i].row);
                 n = bl_parse(&b, "b.ndjson", text, err);
             }
-            ok(n == JARM_EINVAL && strcmp(err, want) == 0, "ndjson errors: %s -> %s", bad[i].row, err);
+            ok(n == JARM_EINVAL && strcmp(err, want) == 0, "ndjson errors: %s -> %s", bad[i].row,
+               err);
         }
     }
     ok(b.n == 0 && b.tab.keys == 0 && b.rows == 0 && b.alen == 0,
@@ -701,8 +708,9 @@ static void test_baseline_files(void)
            "files: load = parse (%s)", err);
     }
     path = write_file("bad.txt", "x.example " FP_OSSL "\r\n\r\ny.example nope\r\n");
-    ok(jarm__baseline_load(&b, path, err, sizeof(err)) == JARM_EINVAL && strstr(err, "bad.txt:3: bad "
-                                                                            "fingerprint 'nope'"),
+    ok(jarm__baseline_load(&b, path, err, sizeof(err)) == JARM_EINVAL &&
+           strstr(err, "bad.txt:3: bad "
+                       "fingerprint 'nope'"),
        "files: FILE:LINE from load, CR LF: %s", err);
     ok(b.tab.keys == 8 && strcmp(verdict(&b, "x.example", 443, FP_OSSL), "new") == 0,
        "files: a failed load keeps nothing of its file");
@@ -732,7 +740,8 @@ static void test_baseline_files(void)
     }
     ok(misses == 0, "files: every key found (%d misses)", misses);
     /* A failing second file after a big one rolls back without losing anything. */
-    ok(bl_parse(&b, "tail", "new.example " FP_OSSL "\nbroken\n", err) == JARM_EINVAL && b.tab.keys == N &&
+    ok(bl_parse(&b, "tail", "new.example " FP_OSSL "\nbroken\n", err) == JARM_EINVAL &&
+           b.tab.keys == N &&
            jarm__baseline_check(&b, "h7.example", 10, 8, FP_OSSL, 62, NULL) == JARM__BASELINE_SAME,
        "files: rollback after growth");
     jarm__baseline_free(&b);

@@ -22,8 +22,8 @@ static void port_bad(const char *s, size_t n)
 {
     uint16_t p = 7;
     int r = jarm__port_parse(s, n, &p);
-    ok(r == JARM_EINVAL && p == 7, "port '%.*s' refused, *port untouched (got r=%d, %u)", (int)n,
-       s, r, p);
+    ok(r == JARM_EINVAL && p == 7, "port '%.*s' refused, *port untouched (got r=%d, %u)", (int)n, s,
+       r, p);
 }
 
 static void test_ports(void)
@@ -45,7 +45,9 @@ static void test_ports(void)
     port_bad("443 ", 4);
     port_bad("44x", 3);
     port_bad("0x1bb", 5);
-    port_bad("4\0" "43", 4);
+    port_bad("4\0"
+             "43",
+             4);
     /* Only n bytes are read: a longer string is cut. */
     {
         uint16_t p = 0;
@@ -60,8 +62,8 @@ static void ep_ok(const char *s, const char *host, unsigned port, int has_port, 
     ok(r == 0 && ep.bad == JARM__EP_OK && ep.host_len == strlen(host) &&
            memcmp(ep.host, host, ep.host_len) == 0 && ep.port == port &&
            (ep.port_text != NULL) == has_port && ep.bracketed == bracketed,
-       "endpoint '%s' -> host '%s' port %u%s (got r=%d bad=%d host '%.*s' port %u)", s, host,
-       port, bracketed ? " bracketed" : "", r, ep.bad, (int)ep.host_len, ep.host, ep.port);
+       "endpoint '%s' -> host '%s' port %u%s (got r=%d bad=%d host '%.*s' port %u)", s, host, port,
+       bracketed ? " bracketed" : "", r, ep.bad, (int)ep.host_len, ep.host, ep.port);
 }
 
 static void ep_bad(const char *s, jarm__endpoint_bad_t why)
@@ -112,8 +114,8 @@ static void test_endpoints(void)
 
     /* A bad port still tells the host and the port's text. */
     ok(jarm__endpoint_parse("[::2]:99999", 11, &ep) == JARM_EINVAL && ep.bad == JARM__EP_PORT &&
-           ep.bracketed && ep.host_len == 3 && memcmp(ep.host, "::2", 3) == 0 &&
-           ep.port_len == 5 && memcmp(ep.port_text, "99999", 5) == 0,
+           ep.bracketed && ep.host_len == 3 && memcmp(ep.host, "::2", 3) == 0 && ep.port_len == 5 &&
+           memcmp(ep.port_text, "99999", 5) == 0,
        "bad port: host and port text kept");
     /* n bytes only, no NUL needed. */
     ok(jarm__endpoint_parse("h:1junk", 3, &ep) == 0 && ep.port == 1 && ep.host_len == 1,
@@ -138,7 +140,8 @@ static void url_bad(const char *url, int credentials)
     char msg[300] = "";
     int r = jarm__proxy_url_parse(url, &u, msg, sizeof(msg));
     ok(r == JARM_EINVAL && u.bad_credentials == credentials &&
-           strncmp(msg, credentials ? "bad proxy credentials" : "bad proxy '", credentials ? 21 : 11) == 0,
+           strncmp(msg, credentials ? "bad proxy credentials" : "bad proxy '",
+                   credentials ? 21 : 11) == 0,
        "proxy '%s' refused%s (got r=%d: %s)", url, credentials ? " (credentials)" : "", r, msg);
 }
 
@@ -243,7 +246,8 @@ static void test_names_and_space(void)
            !jarm__dns_name_valid("\xc3\xa9.fr", 5, 1) && !jarm__dns_name_valid("a\0b", 3, 1),
        "names: empty, empty labels, blanks, ':', non-ASCII, NUL");
     memset(name, 'a', sizeof(name));
-    ok(jarm__dns_name_valid(name, 63, 0) && !jarm__dns_name_valid(name, 64, 0), "names: labels of 63");
+    ok(jarm__dns_name_valid(name, 63, 0) && !jarm__dns_name_valid(name, 64, 0),
+       "names: labels of 63");
     for (int i = 63; i < 253; i += 64)
         name[i] = '.';
     ok(jarm__dns_name_valid(name, 253, 0) && !jarm__dns_name_valid(name, 254, 0),

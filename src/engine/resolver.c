@@ -97,7 +97,7 @@ typedef struct ares_channeldata ares_channel_t;
 #endif
 
 /* A DNS name has at most 253 characters without its trailing dot. */
-#define NAME_MAX_LEN  253
+#define NAME_MAX_LEN 253
 /* Initial hash buckets; the table doubles when it holds more entries than buckets. */
 #define BUCKETS_INIT 256
 /* Spare waiter nodes kept for reuse at most. */
@@ -862,8 +862,8 @@ static int parse_server(const char *s, size_t len, struct ares_addr_port_node *n
     memcpy(host, ep.host, ep.host_len);
     host[ep.host_len] = '\0';
     v6 = ep.bracketed || memchr(host, ':', ep.host_len) != NULL;
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, v6 ? (void *)&node->addr.addr6
-                                                     : (void *)&node->addr.addr4) != 1)
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host,
+                  v6 ? (void *)&node->addr.addr6 : (void *)&node->addr.addr4) != 1)
         return JARM_EINVAL;
     node->family = v6 ? AF_INET6 : AF_INET;
     node->udp_port = node->tcp_port = ep.port_text != NULL ? ep.port : 53;

@@ -88,8 +88,8 @@ static int proxy_parse(const char *url, jarm__proxy_t *p, char *msg, size_t msgl
     memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     v6 = strchr(u.host, ':') != NULL;
-    snprintf(p->label, sizeof(p->label), "socks5://%s%s%s:%s", v6 ? "[" : "", u.host,
-             v6 ? "]" : "", port);
+    snprintf(p->label, sizeof(p->label), "socks5://%s%s%s:%s", v6 ? "[" : "", u.host, v6 ? "]" : "",
+             port);
     return 0;
 }
 

@@ -64,8 +64,8 @@ typedef struct jarm__baseline_s {
     char *arena; /* hosts and fingerprints, each NUL-terminated; owned */
     size_t alen, acap;
     jarm__htab_t tab; /* by (host, port); tab.keys: the number of distinct keys; owned */
-    uint64_t rows;       /* rows read, duplicates included */
-    uint64_t skipped;    /* rows skipped: bad_target, dns_error, unresolved CSV rows */
+    uint64_t rows;    /* rows read, duplicates included */
+    uint64_t skipped; /* rows skipped: bad_target, dns_error, unresolved CSV rows */
 } jarm__baseline_t;
 
 /* An empty baseline. Never fails; release with jarm__baseline_free. */

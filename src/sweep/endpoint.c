@@ -161,7 +161,9 @@ int jarm__proxy_url_parse(const char *url, jarm__proxy_url_t *u, char *msg, size
     return 0;
 Bad:
     if (msg != NULL && msglen > 0)
-        (void)snprintf(msg, msglen, "bad proxy '%s' (socks5://, socks5h:// or http://, then "
-                       "[user:pass@]host:port)", url);
+        (void)snprintf(msg, msglen,
+                       "bad proxy '%s' (socks5://, socks5h:// or http://, then "
+                       "[user:pass@]host:port)",
+                       url);
     return JARM_EINVAL;
 }

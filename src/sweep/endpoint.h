@@ -41,12 +41,12 @@ typedef enum jarm__endpoint_bad_e {
 } jarm__endpoint_bad_t;
 
 typedef struct jarm__endpoint_s {
-    const char *host;      /* inside the input, brackets removed */
+    const char *host; /* inside the input, brackets removed */
     size_t host_len;
     const char *port_text; /* the text after the ':' of a port, or NULL when none */
     size_t port_len;
-    uint16_t port;         /* 0 when none was given */
-    int bracketed;         /* the host was written [IPV6] */
+    uint16_t port; /* 0 when none was given */
+    int bracketed; /* the host was written [IPV6] */
     jarm__endpoint_bad_t bad;
 } jarm__endpoint_t;
 
@@ -74,10 +74,10 @@ typedef enum jarm__proxy_scheme_e {
 
 typedef struct jarm__proxy_url_s {
     jarm__proxy_scheme_t scheme;
-    int auth;                                 /* USER@ was given */
-    char user[JARM__PROXY_FIELD_MAX + 1];     /* decoded, NUL-terminated; 1-255 bytes */
-    char pass[JARM__PROXY_FIELD_MAX + 1];     /* decoded, NUL-terminated; 0-255 bytes */
-    char host[JARM__PROXY_FIELD_MAX + 1];     /* brackets removed, NUL-terminated */
+    int auth;                             /* USER@ was given */
+    char user[JARM__PROXY_FIELD_MAX + 1]; /* decoded, NUL-terminated; 1-255 bytes */
+    char pass[JARM__PROXY_FIELD_MAX + 1]; /* decoded, NUL-terminated; 0-255 bytes */
+    char host[JARM__PROXY_FIELD_MAX + 1]; /* brackets removed, NUL-terminated */
     uint16_t port;
     int bad_credentials; /* on failure: the user or password was what was wrong */
 } jarm__proxy_url_t;

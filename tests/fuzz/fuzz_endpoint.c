@@ -106,9 +106,10 @@ static void check_proxy(const char *url)
 
     text = malloc(16 + 6 * JARM__PROXY_FIELD_MAX + hl + 16);
     FUZZ_CHECK(text != NULL);
-    o = (size_t)sprintf(text, "%s://", u.scheme == JARM__PROXY_SOCKS5    ? "socks5"
-                                       : u.scheme == JARM__PROXY_SOCKS5H ? "socks5h"
-                                                                         : "http");
+    o = (size_t)sprintf(text, "%s://",
+                        u.scheme == JARM__PROXY_SOCKS5    ? "socks5"
+                        : u.scheme == JARM__PROXY_SOCKS5H ? "socks5h"
+                                                          : "http");
     if (u.auth) {
         o += escape(text + o, u.user);
         text[o++] = ':';
