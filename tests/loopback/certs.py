@@ -86,22 +86,7 @@ def s_server(c, *opts):
 
 
 def nginx(tmp, pem, key):
-    def cmd(port):
-        pre = os.path.join(tmp, f"nginx{port}")
-        os.makedirs(pre, exist_ok=True)
-        conf = os.path.join(pre, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(f"""daemon off; master_process off; pid {pre}/nginx.pid; error_log stderr;
-events {{ worker_connections 64; }}
-http {{
-  access_log off; client_body_temp_path {pre}; proxy_temp_path {pre}; fastcgi_temp_path {pre};
-  uwsgi_temp_path {pre}; scgi_temp_path {pre};
-  server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {pem};
-           ssl_certificate_key {key}; return 200 "ok\\n"; }}
-}}
-""")
-        return ["nginx", "-p", pre, "-c", conf, "-e", "stderr"]
-    return cmd
+    return lambda port: harness.nginx_command(tmp, port, pem, key)
 
 
 def scan(args, ports, extra=(), timeout=T):

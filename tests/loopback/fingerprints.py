@@ -121,20 +121,8 @@ def s_server(tmp, port, *opts):
 
 
 def nginx(tmp, port):
-    pre = os.path.join(tmp, f"nginx{port}")
-    os.makedirs(pre, exist_ok=True)
-    conf = os.path.join(pre, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""daemon off; master_process off; pid {pre}/nginx.pid; error_log stderr;
-events {{ worker_connections 64; }}
-http {{
-  access_log off; client_body_temp_path {pre}; proxy_temp_path {pre}; fastcgi_temp_path {pre};
-  uwsgi_temp_path {pre}; scgi_temp_path {pre};
-  server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {tmp}/rsa.pem;
-           ssl_certificate_key {tmp}/rsa.key; return 200 "ok\\n"; }}
-}}
-""")
-    return ["nginx", "-p", pre, "-c", conf, "-e", "stderr"]
+    return harness.nginx_command(tmp, port, os.path.join(tmp, "rsa.pem"),
+                                 os.path.join(tmp, "rsa.key"))
 
 
 def haproxy(tmp, port):

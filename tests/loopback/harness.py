@@ -233,6 +233,25 @@ TIME_BIN = shutil.which("time", path="/usr/bin:/bin")
 
 
 
+def nginx_command(tmp, port, pem, key):
+    """The command line of an nginx on 127.0.0.1:port serving TLS with pem/key in the
+    foreground, its configuration and files in tmp/nginxPORT."""
+    pre = os.path.join(tmp, f"nginx{port}")
+    os.makedirs(pre, exist_ok=True)
+    conf = os.path.join(pre, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""daemon off; master_process off; pid {pre}/nginx.pid; error_log stderr;
+events {{ worker_connections 64; }}
+http {{
+  access_log off; client_body_temp_path {pre}; proxy_temp_path {pre}; fastcgi_temp_path {pre};
+  uwsgi_temp_path {pre}; scgi_temp_path {pre};
+  server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {pem};
+           ssl_certificate_key {key}; return 200 "ok\\n"; }}
+}}
+""")
+    return ["nginx", "-p", pre, "-c", conf, "-e", "stderr"]
+
+
 def stop(proc):
     """Terminate a process this test started, and reap it (kill after 5 s)."""
     if proc.poll() is None:
