@@ -111,9 +111,9 @@ def main():
             tap.ok(r.row.get("status") == "proxy_error" and r.wall < 4
                    and r.row.get("error") == "proxy refused connection",
                    "no proxy listening: proxy_error, fast", r.describe())
-            r = harness.run(args.jarmsweep, ["--proxy", "http://127.0.0.1:3128", target])
+            r = harness.run(args.jarmsweep, ["--proxy", "ftp://127.0.0.1:3128", target])
             tap.ok(r.rc == 2 and not r.out and "--proxy" in r.err_text,
-                   "a non-SOCKS5 proxy URL is a usage error", r.describe())
+                   "a proxy URL of an unknown scheme is a usage error", r.describe())
         finally:
             stop_closer.set()
             th.join()
