@@ -9,7 +9,7 @@ own and asks no DNS server but 127.0.0.1, so nothing leaves loopback.
 1. Squid as a plain CONNECT proxy: F through it, the row records the proxy (without
    credentials), a name is resolved by the proxy (ip null), a refused target port behind it
    (Squid answers 503) is `refused` with error "proxy said 503", and --compare-direct says
-   intercepted false.
+   intercepted false (also for a name: resolved here for the direct side, from /etc/hosts).
 2. Squid with `ssl_bump bump` and its own CA (made here with openssl): the fingerprint
    through it is Squid's own OpenSSL stack, B, measured independently by scanning a CONNECT
    relay of this script's (plain TCP in front of the same Squid) directly; --compare-direct
@@ -33,7 +33,7 @@ own and asks no DNS server but 127.0.0.1, so nothing leaves loopback.
    greeting, a NUL in the reason and a four-digit status ("proxy reply malformed"), and no
    proxy listening ("proxy refused connection"). The CONNECT requests it records: one per
    probe connection, `CONNECT host:port HTTP/1.1` with Host, Basic credentials exactly when
-   given, a name passed as it was written.
+   given, a name passed as it was written, an IPv6 address in brackets.
 5. The command line: --compare-direct without --proxy, an https:// proxy and a proxy URL
    without a port are usage errors.
 
@@ -432,6 +432,14 @@ def squid_tests(tap, args, tmp, target, F, resp_port, dead):
         tap.ok(r.row.get("jarm") == F and r.row.get("ip") is None
                and r.row.get("host") == "localhost",
                "plain Squid: a name resolved by the proxy (fingerprint, ip null)", r.describe())
+        # A name with --compare-direct: resolved here for the direct side (from /etc/hosts; any
+        # DNS query would go to a dead loopback port), by name through the proxy.
+        r = harness.run(args.jarmsweep, ["-q", "-t", 5, "--resolvers", f"127.0.0.1:{dead}",
+                                         "--proxy", plain.url, "--compare-direct",
+                                         f"localhost:{resp_port}"], timeout=60)
+        tap.ok(r.row.get("host") == "localhost" and r.row.get("jarm_direct") == F
+               and r.row.get("jarm_proxy") == F and r.row.get("intercepted") is False,
+               "plain Squid, --compare-direct, a name: both sides F", r.describe())
         r = scan(args, plain.url, [f"127.0.0.1:{dead}"], timeout=T)
         tap.ok(r.row.get("status") == "refused" and r.row.get("error") == "proxy said 503"
                and r.row.get("jarm") == ZEROS,
@@ -540,6 +548,12 @@ def hostile_tests(tap, args, tmp, cap, target, F, resp_port, dead):
                    and b"Proxy-Authorization" not in q for q in reqs)
         tap.ok(good, "each is 'CONNECT host:port HTTP/1.1' with Host, no credentials",
                reqs[:1])
+        r = scan(args, h.url("drip"), [f"[::1]:{resp_port}"])
+        q = h.requests["drip"][10:]
+        tap.ok(r.row.get("jarm") == F and q and all(
+            x.startswith(f"CONNECT [::1]:{resp_port} HTTP/1.1\r\n".encode())
+            and f"\r\nHost: [::1]:{resp_port}\r\n".encode() in x for x in q),
+            "an IPv6 target: CONNECT [::1]:port, in brackets", q[:1])
         r = scan(args, h.url("http10"), [target])
         tap.eq(r.row.get("jarm"), F, "HTTP/1.0 with bare LF line ends: F")
         r = scan(args, h.url("interim"), [target])
