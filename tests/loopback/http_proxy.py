@@ -410,6 +410,19 @@ def scan(args, proxy, targets, *extra, timeout=5):
                                         *targets], timeout=60)
 
 
+def compare(args, proxy, targets, *extra):
+    """A --compare-direct run, without -q (the summary is checked)."""
+    return harness.run(args.jarmsweep, ["-t", 5, *extra, "--proxy", proxy, "--compare-direct",
+                                        *targets], timeout=60)
+
+
+def check_compare(tap, r, direct, via, verdict, desc):
+    """One row: jarm_direct, jarm_proxy (= jarm) and intercepted as given."""
+    row = r.row
+    tap.ok(row.get("jarm_direct") == direct and row.get("jarm_proxy") == via
+           and row.get("jarm") == via and row.get("intercepted") is verdict, desc, r.describe())
+
+
 def proxy_error(tap, r, why, desc, t=T):
     """One row, proxy_error, zeros, error == why, within the timeout."""
     row = r.row
@@ -434,23 +447,18 @@ def squid_tests(tap, args, tmp, target, F, resp_port, dead):
                "plain Squid: a name resolved by the proxy (fingerprint, ip null)", r.describe())
         # A name with --compare-direct: resolved here for the direct side (from /etc/hosts; any
         # DNS query would go to a dead loopback port), by name through the proxy.
-        r = harness.run(args.jarmsweep, ["-q", "-t", 5, "--resolvers", f"127.0.0.1:{dead}",
-                                         "--proxy", plain.url, "--compare-direct",
-                                         f"localhost:{resp_port}"], timeout=60)
-        tap.ok(r.row.get("host") == "localhost" and r.row.get("jarm_direct") == F
-               and r.row.get("jarm_proxy") == F and r.row.get("intercepted") is False,
-               "plain Squid, --compare-direct, a name: both sides F", r.describe())
+        r = compare(args, plain.url, [f"localhost:{resp_port}"], "--resolvers",
+                    f"127.0.0.1:{dead}")
+        tap.eq(r.row.get("host"), "localhost", "plain Squid, --compare-direct, a name: its row")
+        check_compare(tap, r, F, F, False, "... both sides F, intercepted false")
         r = scan(args, plain.url, [f"127.0.0.1:{dead}"], timeout=T)
         tap.ok(r.row.get("status") == "refused" and r.row.get("error") == "proxy said 503"
                and r.row.get("jarm") == ZEROS,
                "plain Squid: a refused target port is refused, error 'proxy said 503'",
                r.describe())
-        r = harness.run(args.jarmsweep, ["-t", 5, "--proxy", plain.url, "--compare-direct",
-                                         target], timeout=60)
-        row = r.row
-        tap.ok(row.get("jarm_direct") == F and row.get("jarm_proxy") == F
-               and row.get("intercepted") is False and row.get("jarm") == F,
-               "plain Squid, --compare-direct: intercepted false, both sides F", r.describe())
+        r = compare(args, plain.url, [target])
+        check_compare(tap, r, F, F, False,
+                      "plain Squid, --compare-direct: intercepted false, both sides F")
         tap.ok(re.search(r"compare-direct: 0 intercepted, 1 not intercepted, 0 unknown",
                          r.err_text), "the summary counts it", r.err_text[-600:])
 
@@ -473,12 +481,8 @@ def squid_tests(tap, args, tmp, target, F, resp_port, dead):
         r = scan(args, bump.url, [target])
         tap.ok(r.row.get("status") == "ok" and r.row.get("jarm") == B,
                "bumping Squid: the fingerprint is Squid's own", r.describe())
-        r = harness.run(args.jarmsweep, ["-t", 5, "--proxy", bump.url, "--compare-direct",
-                                         target], timeout=60)
-        row = r.row
-        tap.ok(row.get("jarm_direct") == F and row.get("jarm_proxy") == B
-               and row.get("intercepted") is True and row.get("jarm") == B,
-               "bumping Squid, --compare-direct: intercepted true", r.describe())
+        check_compare(tap, compare(args, bump.url, [target]), F, B, True,
+                      "bumping Squid, --compare-direct: intercepted true")
         r = scan(args, bump.url, [target], "--baseline", base)
         tap.ok(r.row.get("baseline") == "changed" and r.row.get("baseline_jarm") == F,
                "inside through bumping Squid: --baseline changed, the old one F", r.describe())
@@ -489,8 +493,7 @@ def squid_tests(tap, args, tmp, target, F, resp_port, dead):
         # One Squid that splices one port and bumps the rest: three rows, three verdicts.
         bump = Squid(tmp, "splice", "bump", splice=resp_port)
         t2 = f"127.0.0.1:{args.second_port}"
-        r = harness.run(args.jarmsweep, ["-t", 5, "--proxy", bump.url, "--compare-direct",
-                                         target, t2, f"127.0.0.1:{dead}"], timeout=60)
+        r = compare(args, bump.url, [target, t2, f"127.0.0.1:{dead}"])
         by = {row.get("port"): row for row in r.rows}
         tap.ok(len(r.rows) == 3 and by.get(resp_port, {}).get("intercepted") is False
                and by.get(args.second_port, {}).get("intercepted") is True

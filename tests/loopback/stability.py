@@ -32,21 +32,8 @@ import tempfile
 import time
 
 import harness
+from fingerprints import listening, make_cert, nginx
 from harness import SLACK, ZEROS
-
-
-def make_cert(tmp):
-    key, pem = os.path.join(tmp, "rsa.key"), os.path.join(tmp, "rsa.pem")
-    subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-newkey", "rsa:2048", "-keyout", key, "-out", pem],
-                   check=True, capture_output=True)
-    return pem, key
-
-
-def listening(port):
-    want = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp") as f:
-        return any(l.split()[1] == want and l.split()[3] == "0A" for l in f.readlines()[1:])
 
 
 def start(cmd, ports, cwd):
@@ -59,23 +46,6 @@ def start(cmd, ports, cwd):
         time.sleep(0.05)
     harness.stop(proc)
     raise RuntimeError(f"{cmd[0]} did not start")
-
-
-def nginx_cmd(tmp, port, pem, key):
-    pre = os.path.join(tmp, "nginx")
-    os.makedirs(pre, exist_ok=True)
-    conf = os.path.join(pre, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""daemon off; master_process off; pid {pre}/nginx.pid; error_log stderr;
-events {{ worker_connections 256; }}
-http {{
-  access_log off; client_body_temp_path {pre}; proxy_temp_path {pre}; fastcgi_temp_path {pre};
-  uwsgi_temp_path {pre}; scgi_temp_path {pre};
-  server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {pem};
-           ssl_certificate_key {key}; return 200 "ok\\n"; }}
-}}
-""")
-    return ["nginx", "-p", pre, "-c", conf, "-e", "stderr"]
 
 
 def haproxy_cmd(tmp, p_mixed, p_ngx, p_oss, ngx, oss):
@@ -121,13 +91,14 @@ def variants(row):
 
 
 def backend_tests(tap, args, tmp):
-    pem, key = make_cert(tmp)
+    make_cert(tmp)  # rsa.pem, rsa.key
+    pem, key = os.path.join(tmp, "rsa.pem"), os.path.join(tmp, "rsa.key")
     ngx, oss = harness.free_port(), harness.free_port()
     p_mixed, p_ngx, p_oss = harness.free_port(), harness.free_port(), harness.free_port()
     procs = []
     tarpit = socket.socket()
     try:
-        procs.append(start(nginx_cmd(tmp, ngx, pem, key), [ngx], tmp))
+        procs.append(start(nginx(tmp, ngx), [ngx], tmp))
         procs.append(start(["openssl", "s_server", "-accept", f"127.0.0.1:{oss}", "-quiet",
                             "-cert", pem, "-key", key], [oss], tmp))
         procs.append(start(haproxy_cmd(tmp, p_mixed, p_ngx, p_oss, ngx, oss),
