@@ -8,8 +8,8 @@
  * state. Every result equals what the reference implementation (Salesforce jarm.py, "JARM
  * version 1.0", commit e00ad79) produces for the same bytes, quirk for quirk; where the
  * reference crashes the library returns what jarm(7) describes (documented at each
- * function). The last part, "Scanning", is libjarmsweep: the engine on libuv and c-ares.
- * libjarm(3) is the manual of this header; jarm(7) describes the protocol.
+ * function). The scanner (libjarmsweep: the engine on libuv and c-ares) has its own header,
+ * jarmsweep.h. libjarm(3) is the manual of both; jarm(7) describes the protocol.
  *
  * Conventions: functions return 0 on success or a negative JARM_E* code; the pure functions
  * allocate no memory; every output buffer is owned by the caller; every input pointer is only
@@ -229,105 +229,6 @@ JARM_API int jarm_fp_decode(const char *fp, size_t len, char half1[31], char hal
 
 /* IANA name of a cipher suite of the JARM table, or NULL if it is not one of the 69. */
 JARM_API const char *jarm_cipher_name(uint16_t suite);
-
-/* ----------------------------------------------------------------------------------------
- * Scanning (the jarmsweep engine: libuv, c-ares; link libjarmsweep)
- *
- * Results are delivered as NDJSON rows, exactly the lines `jarmsweep` writes (fields host,
- * ip, port, jarm, status, raw, probes, sni, elapsed_ms, ts, ...; see jarmsweep(1)), so every
- * binding parses one format. Targets use the command line's syntax: IP, IP:port,
- * [IPv6]:port, host, host:port, host,port, CIDR and ranges; every target yields exactly one
- * row, unparsable ones included (status bad_target).
- */
-
-typedef struct jarm_scan_opts_s {
-    unsigned concurrency;  /* connections in flight; 0 = 1000 */
-    double timeout;        /* seconds per connection; 0 = 5 */
-    const char *ports;     /* for targets without one: "443", "443,8443", "8000-8010"; NULL = 443 */
-    const char *sni;       /* server_name override, or NULL */
-    const char *resolvers; /* "IP[:PORT],..." or NULL for resolv.conf */
-    const char *proxy;     /* "socks5://[user:pass@]host:port" or NULL */
-    int allow_reserved;    /* ranges may cover reserved space (e.g. 127.0.0.0/8) */
-} jarm_scan_opts_t;
-
-/*
- * The next target for jarm_scan: return a NUL-terminated string (read before the next call),
- * or NULL when there are no more. Called on a reader thread of jarm_scan, so it may block
- * (a lazily consumed iterable, a pipe); return NULL to end the input.
- */
-typedef const char *(*jarm_next_fn)(void *data);
-
-/*
- * One result row (len bytes, NUL-terminated, without the newline), valid during the call.
- * Called on the thread that called jarm_scan. Return 0 to go on, non-zero to stop: no new
- * targets are started, the ones in flight finish (at most one timeout) and are delivered,
- * then jarm_scan returns.
- */
-typedef int (*jarm_row_fn)(void *data, const char *row, size_t len);
-
-/*
- * Scan every target from next() on a private event loop and deliver each row to row(), in
- * completion order. Blocks until done or stopped. opts may be NULL (defaults). Returns 0, or
- * a negative JARM_E* / UV_E* error (bad options: JARM_EINVAL with a message in err, if err
- * is not NULL). Safe to call from several threads at once (each has its own loop).
- */
-JARM_API int jarm_scan(const jarm_scan_opts_t *opts, jarm_next_fn next, void *next_data,
-                       jarm_row_fn row, void *row_data, char *err, size_t errlen);
-
-/*
- * The same scan on a libuv loop the caller runs (libuv-shaped: the caller owns the loop; the
- * scanner owns everything it creates and has released it when close_cb runs):
- *
- *   jarm_scanner_init(loop, &sc, &opts);
- *   jarm_scanner_start(sc, row, data, done);   rows arrive from the loop as targets finish
- *   jarm_scanner_add(sc, "192.0.2.1:443");     any number of times, on the loop's thread
- *   jarm_scanner_end(sc);                      no more targets: done() runs after the last row
- *   jarm_scanner_close(sc, close_cb);          after done (or earlier: stops, then closes)
- *
- * loop is a uv_loop_t *. All calls on the loop's thread. The rules are libuv's:
- *
- *  - A failed jarm_scanner_init leaves nothing to free or close. A failed jarm_scanner_start
- *    leaves the scanner only closable (add, start and stop are refused or ignored); what it had
- *    put on the loop is already closing.
- *  - close_cb always runs from the loop (never inside jarm_scanner_close), exactly once, with
- *    the scanner as sc (only for comparison: it is freed when close_cb returns) and the data of
- *    jarm_scanner_start (NULL if the scanner was never started). After that the scanner holds
- *    nothing on the loop, so uv_loop_close() can return 0.
- *  - After jarm_scanner_close no callback but close_cb runs: no more rows (targets still in
- *    flight finish unreported), no done(). Close may be called from any callback, once.
- *  - jarm_scanner_stop is idempotent and does nothing before start or after done().
- */
-struct uv_loop_s;
-typedef struct jarm_scanner_s jarm_scanner_t;
-typedef void (*jarm_scanner_cb)(jarm_scanner_t *sc, void *data);
-
-/* Returns 0 or JARM_EINVAL (bad options: message in err if not NULL). */
-JARM_API int jarm_scanner_init(struct uv_loop_s *loop, jarm_scanner_t **sc,
-                               const jarm_scan_opts_t *opts, char *err, size_t errlen);
-/* Start: row() gets every row (returning non-zero stops the scan); done() runs once every
- * added target has its row after jarm_scanner_end (or after a stop). Returns 0 or an error. */
-JARM_API int jarm_scanner_start(jarm_scanner_t *sc, jarm_row_fn row, jarm_scanner_cb done,
-                                void *data);
-/* Queue a target (command-line syntax). Returns 0, JARM_EAGAIN when 1,024 targets are already
- * waiting (add more from a later row callback), or JARM_EINVAL (not started, or ended). */
-JARM_API int jarm_scanner_add(jarm_scanner_t *sc, const char *target);
-/* No more targets. */
-JARM_API void jarm_scanner_end(jarm_scanner_t *sc);
-/* Stop early: no new targets; those in flight finish and get their rows, then done(). Targets
- * already waiting for a busy address (per-address limit) count as in flight, so a stop can
- * take several timeouts. Targets added but not started by then get no row. */
-JARM_API void jarm_scanner_stop(jarm_scanner_t *sc);
-/* Release the scanner; close_cb (may be NULL) runs from the loop once everything is freed.
- * Before done() this stops the scan first. sc must not be used afterwards. */
-JARM_API void jarm_scanner_close(jarm_scanner_t *sc, jarm_scanner_cb close_cb);
-
-/*
- * Fingerprint one target (command-line syntax; port 443 when it has none) on a private loop
- * and write its NDJSON row to out (NUL-terminated). Returns the row length, or a negative
- * error (JARM_ENOBUFS: cap too small; 8192 suffices unless ALPN values are huge).
- */
-JARM_API int jarm_fingerprint_row(const char *target, double timeout, const char *sni, char *out,
-                                  size_t cap);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,11 @@
 /*
- * test_fplist.c - fingerprint lists (src/interpret/fplist.c) and baselines (src/interpret/baseline.c).
+ * test_fplist.c - fingerprint lists (src/interpret/fplist.c) and baselines
+ * (src/interpret/baseline.c).
  *
  * Argument: the directory of the bundled lists (contrib/fingerprints), whose files must
  * parse and hold the entries the README there promises. Without it those cases are skipped.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include "baseline.h"
 #include "fplist.h"
+#include "jarm.h"
 #include "tap.h"
 
 /* Fingerprints used throughout: the OpenSSL default (= the reference's Metasploit entry),
@@ -145,52 +148,52 @@ static void test_errors(void)
     ok(parse_str(&l, "good.tsv", FP_OSSL "\tkept\n", err) == 1, "errors: a good file first");
 
     err[0] = '\0';
-    ok(parse_str(&l, "bad.tsv", "# c\n" FP_SIB "\tfine\n\nxyz\tlabel\n", err) == -1,
+    ok(parse_str(&l, "bad.tsv", "# c\n" FP_SIB "\tfine\n\nxyz\tlabel\n", err) == JARM_EINVAL,
        "errors: a bad fingerprint fails the file");
     ok(strcmp(err, "bad.tsv:4: bad fingerprint 'xyz'") == 0, "errors: FILE:LINE message: %s", err);
     ok(l.n == 1, "errors: all or nothing (the file's good line is not kept)");
     ok(strcmp(match_str(&l, FP_SIB), "|kept") == 0 && strcmp(match_str(&l, FP_OSSL), "kept|") == 0,
        "errors: earlier entries still match after a failed file");
 
-    ok(parse_str(&l, "b2.tsv", FP_SIB "\n", err) == -1 &&
+    ok(parse_str(&l, "b2.tsv", FP_SIB "\n", err) == JARM_EINVAL &&
            strcmp(err, "b2.tsv:1: missing label") == 0,
        "errors: missing label: %s", err);
-    ok(parse_str(&l, "b3.tsv", FP_SIB "\t  \tsrc\n", err) == -1 &&
+    ok(parse_str(&l, "b3.tsv", FP_SIB "\t  \tsrc\n", err) == JARM_EINVAL &&
            strcmp(err, "b3.tsv:1: missing label") == 0,
        "errors: blank label: %s", err);
-    ok(parse_str(&l, "b4.tsv", FP_SIB " Apache\n", err) == -1 &&
+    ok(parse_str(&l, "b4.tsv", FP_SIB " Apache\n", err) == JARM_EINVAL &&
            strcmp(err, "b4.tsv:1: bad fingerprint '" FP_SIB
                        " Apache' (columns are separated by TABs)") == 0,
        "errors: space-separated columns get a hint: %s", err);
     ok(parse_str(&l, "b5.tsv",
                  "fingerprint\tlabel\n"
                  "fingerprint\tlabel\n",
-                 err) == -1 &&
+                 err) == JARM_EINVAL &&
            strcmp(err, "b5.tsv:2: bad fingerprint 'fingerprint'") == 0,
        "errors: only the first entry line may be a header: %s", err);
     ok(parse_str(&l, "b6.tsv",
                  "0123456789012345678901234567890123456789012345678901234567890123"
                  "456789012345678901234567890\tx\n",
-                 err) == -1 &&
+                 err) == JARM_EINVAL &&
            strcmp(err, "b6.tsv:1: bad fingerprint "
                        "'0123456789012345678901234567890123456789012345678901234567890123456789"
                        "...'") == 0,
        "errors: a long column is cut in the message: %s", err);
-    ok(parse_str(&l, "b7.tsv", "07d\x01\tx\n", err) == -1 &&
+    ok(parse_str(&l, "b7.tsv", "07d\x01\tx\n", err) == JARM_EINVAL &&
            strcmp(err, "b7.tsv:1: bad fingerprint '07d?'") == 0,
        "errors: control bytes shown as '?': %s", err);
-    ok(parse_str(&l, "b8.tsv", FP_SIB "x\tx\n", err) == -1, "errors: 63 characters");
-    ok(jarm__fplist_parse(&l, "b9.tsv", FP_SIB "\0\tx\n", 66, err, sizeof(err)) == -1,
+    ok(parse_str(&l, "b8.tsv", FP_SIB "x\tx\n", err) == JARM_EINVAL, "errors: 63 characters");
+    ok(jarm__fplist_parse(&l, "b9.tsv", FP_SIB "\0\tx\n", 66, err, sizeof(err)) == JARM_EINVAL,
        "errors: a NUL inside the fingerprint column");
-    ok(jarm__fplist_parse(&l, "b10.tsv", FP_SIB "\t\0x\n", 66, err, sizeof(err)) == -1 &&
+    ok(jarm__fplist_parse(&l, "b10.tsv", FP_SIB "\t\0x\n", 66, err, sizeof(err)) == JARM_EINVAL &&
            strcmp(err, "b10.tsv:1: missing label") == 0,
        "errors: a label starting with NUL is empty");
     ok(l.n == 1, "errors: still only the first file's entry");
 
-    ok(jarm__fplist_load(&l, "/nonexistent/x.tsv", err, sizeof(err)) == -1 &&
+    ok(jarm__fplist_load_spec(&l, "/nonexistent/x.tsv", NULL, err, sizeof(err)) == -ENOENT &&
            strcmp(err, "/nonexistent/x.tsv: No such file or directory") == 0,
        "errors: missing file: %s", err);
-    ok(jarm__fplist_load_spec(&l, "nosuchlist", tmpdir, err, sizeof(err)) == -1 &&
+    ok(jarm__fplist_load_spec(&l, "nosuchlist", tmpdir, err, sizeof(err)) == -ENOENT &&
            strstr(err, "nosuchlist: no such list file, and no bundled list nosuchlist.tsv in ") ==
                err,
        "errors: unknown bundled name: %s", err);
@@ -465,7 +468,7 @@ static void test_baseline_text(void)
                  "long.example 07d07d14d16d21d21d00042d43d000000aa99ce74e2c6d013c745aa52b5cc042d",
                  err);
     ok(n == 8, "text: 8 rows (%lld) %s", (long long)n, err);
-    ok(b.keys == 8 && b.rows == 8 && b.skipped == 0, "text: 8 keys");
+    ok(b.tab.keys == 8 && b.rows == 8 && b.skipped == 0, "text: 8 keys");
     ok(strcmp(verdict(&b, "example.com", 443, FP_OSSL), "same") == 0, "text: same");
     ok(strcmp(verdict(&b, "example.com", 443, FP_SIB), "changed " FP_OSSL) == 0,
        "text: changed, with the old fingerprint");
@@ -497,30 +500,34 @@ static void test_baseline_text(void)
     ok(strcmp(verdict(&b, "", 443, FP_OSSL), "new") == 0, "text: an empty host is new");
 
     /* Errors, all or nothing. */
-    ok(bl_parse(&b, "e1", "ok.example " FP_OSSL "\nbad.example 07d\n", err) == -1 &&
+    ok(bl_parse(&b, "e1", "ok.example " FP_OSSL "\nbad.example 07d\n", err) == JARM_EINVAL &&
            strcmp(err, "e1:2: bad fingerprint '07d'") == 0,
        "text errors: bad fingerprint: %s", err);
-    ok(strcmp(verdict(&b, "ok.example", 443, FP_OSSL), "new") == 0 && b.keys == 8 && b.rows == 8,
+    ok(strcmp(verdict(&b, "ok.example", 443, FP_OSSL), "new") == 0 && b.tab.keys == 8 &&
+           b.rows == 8,
        "text errors: the file's good rows are not kept");
-    ok(bl_parse(&b, "e2", "host:0 " FP_OSSL, err) == -1 && strcmp(err, "e2:1: bad port") == 0,
+    ok(bl_parse(&b, "e2", "host:0 " FP_OSSL, err) == JARM_EINVAL &&
+           strcmp(err, "e2:1: bad port") == 0,
        "text errors: port 0: %s", err);
-    ok(bl_parse(&b, "e3", "host:65536 " FP_OSSL, err) == -1 && strcmp(err, "e3:1: bad port") == 0,
+    ok(bl_parse(&b, "e3", "host:65536 " FP_OSSL, err) == JARM_EINVAL &&
+           strcmp(err, "e3:1: bad port") == 0,
        "text errors: port 65536");
-    ok(bl_parse(&b, "e4", "[::1 " FP_OSSL, err) == -1 &&
+    ok(bl_parse(&b, "e4", "[::1 " FP_OSSL, err) == JARM_EINVAL &&
            strcmp(err, "e4:1: bad target '[::1'") == 0,
        "text errors: unclosed bracket: %s", err);
-    ok(bl_parse(&b, "e5", ":443 " FP_OSSL, err) == -1 &&
+    ok(bl_parse(&b, "e5", ":443 " FP_OSSL, err) == JARM_EINVAL &&
            strcmp(err, "e5:1: bad target ':443'") == 0,
        "text errors: no host: %s", err);
-    ok(bl_parse(&b, "e6", "host " FP_OSSL " extra", err) == -1 &&
+    ok(bl_parse(&b, "e6", "host " FP_OSSL " extra", err) == JARM_EINVAL &&
            strcmp(err, "e6:1: expected 'host[:port] fingerprint'") == 0,
        "text errors: three columns: %s", err);
-    ok(bl_parse(&b, "e7", "\n\nhost-only\n", err) == -1 &&
+    ok(bl_parse(&b, "e7", "\n\nhost-only\n", err) == JARM_EINVAL &&
            strcmp(err, "e7:3: expected 'host[:port] fingerprint'") == 0,
        "text errors: one column: %s", err);
-    ok(bl_parse(&b, "e8", "[::1]x " FP_OSSL, err) == -1 && strcmp(err, "e8:1: bad port") == 0,
+    ok(bl_parse(&b, "e8", "[::1]x " FP_OSSL, err) == JARM_EINVAL &&
+           strcmp(err, "e8:1: bad port") == 0,
        "text errors: junk after ]: %s", err);
-    ok(b.keys == 8 && b.rows == 8 && b.n == 8, "text errors: nothing of the bad files kept");
+    ok(b.tab.keys == 8 && b.rows == 8 && b.n == 8, "text errors: nothing of the bad files kept");
     ok(strcmp(verdict(&b, "example.com", 443, FP_OSSL), "same") == 0,
        "text errors: earlier rows still found");
     jarm__baseline_free(&b);
@@ -570,12 +577,13 @@ static void test_baseline_ndjson(void)
 
     jarm__baseline_init(&b);
     n = bl_parse(&b, "scan.ndjson", ndjson, err);
-    ok(n == -1 && strcmp(err, "scan.ndjson:14: row without a fingerprint") == 0,
+    ok(n == JARM_EINVAL && strcmp(err, "scan.ndjson:14: row without a fingerprint") == 0,
        "ndjson: an empty object is an error: %s", err);
     n = jarm__baseline_parse(&b, "scan.ndjson", ndjson, strlen(ndjson) - 3, err, sizeof(err));
     ok(n == 10, "ndjson: 10 rows taken (%lld) %s", (long long)n, err);
     ok(b.skipped == 3, "ndjson: bad_target, dns_error and an unresolved reference row skipped");
-    ok(b.keys == 8 && b.n == 9, "ndjson: 8 keys, 9 distinct fingerprints (%zu %zu)", b.keys, b.n);
+    ok(b.tab.keys == 8 && b.n == 9, "ndjson: 8 keys, 9 distinct fingerprints (%zu %zu)", b.tab.keys,
+       b.n);
     ok(strcmp(verdict(&b, "127.0.0.1", 4433, FP_OSSL), "same") == 0, "ndjson: a jarmsweep row");
     ok(strcmp(verdict(&b, "::1", 4434, FP_OSSL), "changed " ZEROS) == 0,
        "ndjson: a refused row is kept (zeros)");
@@ -635,10 +643,11 @@ static void test_baseline_ndjson(void)
                                FP_OSSL, bad[i].row);
                 n = bl_parse(&b, "b.ndjson", text, err);
             }
-            ok(n == -1 && strcmp(err, want) == 0, "ndjson errors: %s -> %s", bad[i].row, err);
+            ok(n == JARM_EINVAL && strcmp(err, want) == 0, "ndjson errors: %s -> %s", bad[i].row,
+               err);
         }
     }
-    ok(b.n == 0 && b.keys == 0 && b.rows == 0 && b.alen == 0,
+    ok(b.n == 0 && b.tab.keys == 0 && b.rows == 0 && b.alen == 0,
        "ndjson errors: nothing kept of any bad file");
     jarm__baseline_free(&b);
 }
@@ -665,10 +674,10 @@ static void test_baseline_csv(void)
     ok(strcmp(verdict(&b, "proxied.example", 443, FP_OTHER), "same") == 0, "csv: empty ip kept");
     ok(strcmp(verdict(&b, "a,b", 443, FP_CS), "same") == 0,
        "csv: a host holding ',' (the reference's a,b,c target)");
-    ok(bl_parse(&b, "e.csv", "host,ip\n", err) == -1 &&
+    ok(bl_parse(&b, "e.csv", "host,ip\n", err) == JARM_EINVAL &&
            strcmp(err, "e.csv:1: expected 'host,ip,fingerprint'") == 0,
        "csv errors: two fields: %s", err);
-    ok(bl_parse(&b, "e.csv", "host,ip,07d\n", err) == -1 &&
+    ok(bl_parse(&b, "e.csv", "host,ip,07d\n", err) == JARM_EINVAL &&
            strcmp(err, "e.csv:1: bad fingerprint '07d'") == 0,
        "csv errors: no fingerprint: %s", err);
     jarm__baseline_free(&b);
@@ -685,7 +694,7 @@ static void test_baseline_files(void)
     enum { N = 200000 };
 
     jarm__baseline_init(&b);
-    ok(jarm__baseline_load(&b, "/nonexistent/base", err, sizeof(err)) == -1 &&
+    ok(jarm__baseline_load(&b, "/nonexistent/base", err, sizeof(err)) == -ENOENT &&
            strcmp(err, "/nonexistent/base: No such file or directory") == 0,
        "files: missing file: %s", err);
     path = write_file("base.ndjson", ndjson);
@@ -695,14 +704,15 @@ static void test_baseline_files(void)
         int t = f != NULL && ftruncate(fileno(f), (off_t)(strlen(ndjson) - 3)) == 0;
         if (f != NULL)
             (void)fclose(f);
-        ok(t && jarm__baseline_load(&b, path, err, sizeof(err)) == 10 && b.keys == 8,
+        ok(t && jarm__baseline_load(&b, path, err, sizeof(err)) == 10 && b.tab.keys == 8,
            "files: load = parse (%s)", err);
     }
     path = write_file("bad.txt", "x.example " FP_OSSL "\r\n\r\ny.example nope\r\n");
-    ok(jarm__baseline_load(&b, path, err, sizeof(err)) == -1 && strstr(err, "bad.txt:3: bad "
-                                                                            "fingerprint 'nope'"),
+    ok(jarm__baseline_load(&b, path, err, sizeof(err)) == JARM_EINVAL &&
+           strstr(err, "bad.txt:3: bad "
+                       "fingerprint 'nope'"),
        "files: FILE:LINE from load, CR LF: %s", err);
-    ok(b.keys == 8 && strcmp(verdict(&b, "x.example", 443, FP_OSSL), "new") == 0,
+    ok(b.tab.keys == 8 && strcmp(verdict(&b, "x.example", 443, FP_OSSL), "new") == 0,
        "files: a failed load keeps nothing of its file");
     ok(strcmp(verdict(&b, "127.0.0.1", 4433, FP_OSSL), "same") == 0,
        "files: the first file is intact after a rollback");
@@ -718,7 +728,7 @@ static void test_baseline_files(void)
         o += (size_t)sprintf(big + o, "h%d.example:%d %s\n", i, 1 + i % 65535,
                              i % 3 ? FP_OSSL : FP_SIB);
     jarm__baseline_init(&b);
-    ok(jarm__baseline_parse(&b, "big", big, o, err, sizeof(err)) == N && b.keys == N,
+    ok(jarm__baseline_parse(&b, "big", big, o, err, sizeof(err)) == N && b.tab.keys == N,
        "files: %d rows", N);
     for (int i = 0; i < N; i++) {
         char h[32];
@@ -730,7 +740,8 @@ static void test_baseline_files(void)
     }
     ok(misses == 0, "files: every key found (%d misses)", misses);
     /* A failing second file after a big one rolls back without losing anything. */
-    ok(bl_parse(&b, "tail", "new.example " FP_OSSL "\nbroken\n", err) == -1 && b.keys == N &&
+    ok(bl_parse(&b, "tail", "new.example " FP_OSSL "\nbroken\n", err) == JARM_EINVAL &&
+           b.tab.keys == N &&
            jarm__baseline_check(&b, "h7.example", 10, 8, FP_OSSL, 62, NULL) == JARM__BASELINE_SAME,
        "files: rollback after growth");
     jarm__baseline_free(&b);

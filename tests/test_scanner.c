@@ -1,20 +1,26 @@
 /*
- * test_scanner.c - the libuv-shaped scanner API of jarm.h on a loop the test runs, against
+ * test_scanner.c - the libuv-shaped scanner API of jarmsweep.h on a loop the test runs, against
  * the replay responder playing the openssl_rsa_default capture (suite 'loopback').
  *
- *   test_scanner RESPONDER VECTORS_DIR
+ * Results arrive as jarm_result_t; their fields are checked, and jarm_result_to_json() of a
+ * result must be byte for byte the line the command line writes for the same target (with
+ * the clock-dependent fields and the input's name taken from the command line's row).
+ *
+ *   test_scanner RESPONDER VECTORS_DIR JARMSWEEP
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
 
-#include "jarm.h"
+#include "jarmsweep.h"
 #include "json.h"
 #include "tap.h"
 
@@ -43,13 +49,15 @@ static void fill(struct run *r)
     jarm_scanner_end(r->sc);
 }
 
-static int on_row(void *data, const char *row, size_t len)
+static int on_row(void *data, const jarm_result_t *res)
 {
     struct run *r = data;
     r->rows++;
-    if (strstr(row, expect_fp) != NULL && strstr(row, "\"status\":\"ok\"") != NULL)
+    if (res->status == JARM_STATUS_OK && strcmp(res->jarm, expect_fp) == 0 &&
+        strcmp(jarm_status_name(res->status), "ok") == 0)
         r->right++;
-    if (strstr(row, "\"status\":\"bad_target\"") != NULL)
+    if (res->status == JARM_STATUS_BAD_TARGET && res->ip == NULL && res->port == 0 &&
+        strcmp(res->jarm, "00000000000000000000000000000000000000000000000000000000000000") == 0)
         r->bad++;
     if (r->added < N)
         fill(r);
@@ -136,11 +144,10 @@ static void life_closed(jarm_scanner_t *sc, void *data)
         l->closed_in_start = 1;
 }
 
-static int life_row(void *data, const char *row, size_t len)
+static int life_row(void *data, const jarm_result_t *res)
 {
     struct life *l = data;
-    (void)row;
-    (void)len;
+    (void)res;
     if (++l->rows == l->close_at) {
         l->in_start = 1; /* "on the caller's stack" here means inside our own call */
         jarm_scanner_close(l->sc, life_closed);
@@ -247,10 +254,9 @@ static const char *none_next(void *data)
     return NULL;
 }
 
-static int none_row(void *data, const char *row, size_t len)
+static int none_row(void *data, const jarm_result_t *res)
 {
-    (void)row;
-    (void)len;
+    (void)res;
     ++*(int *)data;
     return 0;
 }
@@ -298,6 +304,236 @@ static void test_scan_errors(void)
     }
 }
 
+/* ---- results as data: the fields, and jarm_result_to_json() against the command line ---- */
+
+/* A result kept past its callback: the struct and copies of its strings. */
+struct kept {
+    int have;
+    jarm_result_t r;
+    char *host, *ip, *sni, *jarm, *raw, *error, *source;
+};
+
+static char *dup_bytes(const char *s, size_t n)
+{
+    char *p;
+    if (s == NULL)
+        return NULL;
+    p = malloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+static void keep(struct kept *k, const jarm_result_t *r)
+{
+    k->have = 1;
+    k->r = *r;
+    k->r.host = k->host = dup_bytes(r->host, r->host_len);
+    k->r.ip = k->ip = dup_bytes(r->ip, r->ip ? strlen(r->ip) : 0);
+    k->r.sni = k->sni = dup_bytes(r->sni, r->sni_len);
+    k->r.jarm = k->jarm = dup_bytes(r->jarm, strlen(r->jarm));
+    k->r.raw = k->raw = dup_bytes(r->raw, r->raw_len);
+    k->r.error = k->error = dup_bytes(r->error, r->error ? strlen(r->error) : 0);
+    k->r.source = k->source = dup_bytes(r->source, r->source ? strlen(r->source) : 0);
+}
+
+static void kept_free(struct kept *k)
+{
+    free(k->host);
+    free(k->ip);
+    free(k->sni);
+    free(k->jarm);
+    free(k->raw);
+    free(k->error);
+    free(k->source);
+}
+
+struct two {
+    jarm_scanner_t *sc;
+    struct kept ok, bad;
+    char json_ok[8192];
+    int json_len, enobufs_right, rows;
+};
+
+static int two_row(void *data, const jarm_result_t *r)
+{
+    struct two *t = data;
+    t->rows++;
+    if (r->status == JARM_STATUS_BAD_TARGET && !t->bad.have) {
+        keep(&t->bad, r);
+    } else if (r->status == JARM_STATUS_OK && !t->ok.have) {
+        int n = jarm_result_to_json(r, t->json_ok, sizeof(t->json_ok));
+        keep(&t->ok, r);
+        t->json_len = n;
+        if (n > 0) {
+            char small[8192];
+            t->enobufs_right = jarm_result_to_json(r, small, (size_t)n) == JARM_ENOBUFS &&
+                               jarm_result_to_json(r, small, (size_t)n + 1) == n &&
+                               memcmp(small, t->json_ok, (size_t)n + 1) == 0;
+        }
+    }
+    return 0;
+}
+
+static void two_done(jarm_scanner_t *sc, void *data)
+{
+    (void)data;
+    jarm_scanner_close(sc, NULL);
+}
+
+/* The command line's stdout for `jarmsweep -q -t 5 TARGET` (one row), or NULL. */
+static char *cli_row(const char *js, const char *target)
+{
+    char out[] = "/tmp/jarm-scanner-cli-XXXXXX";
+    char *argv[] = {(char *)js, "-q", "-t", "5", (char *)target, NULL};
+    posix_spawn_file_actions_t fa;
+    static char buf[65536];
+    int fd = mkstemp(out), st = 0;
+    ssize_t n;
+    pid_t pid;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd, STDOUT_FILENO);
+    if (posix_spawn(&pid, js, &fa, NULL, argv, environ) != 0 || waitpid(pid, &st, 0) != pid ||
+        !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        close(fd);
+        unlink(out);
+        return NULL;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    unlink(out);
+    if (n <= 1 || buf[n - 1] != '\n' || memchr(buf, '\n', (size_t)n - 1) != NULL)
+        return NULL; /* exactly one line */
+    buf[n - 1] = '\0';
+    return buf;
+}
+
+/* "2026-12-06T13:00:00.123Z" as ms since the epoch. */
+static uint64_t parse_ts(const char *s)
+{
+    struct tm tm;
+    unsigned ms = 0;
+    memset(&tm, 0, sizeof(tm));
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3uZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (uint64_t)timegm(&tm) * 1000 + ms;
+}
+
+/*
+ * The command line's row for target, compared with to_json of k: first k takes the row's
+ * clock fields (ts, elapsed_ms, each probe's ms) and input name, then the bytes must match.
+ */
+static void same_as_cli(const char *js, const char *target, struct kept *k, const char *what)
+{
+    char *line = cli_row(js, target), mine[8192];
+    json_t *row = line ? json_parse(line, strlen(line), NULL, 0) : NULL;
+    const json_t *probes, *input;
+    int n;
+
+    if (!ok(row != NULL && k->have, "%s: the command line wrote one row (%s)", what,
+            line ? line : "none")) {
+        json_free(row);
+        return;
+    }
+    k->r.ts_ms = parse_ts(json_str(json_get(row, "ts")));
+    if (json_get(row, "elapsed_ms") != NULL)
+        k->r.elapsed_ms = (uint64_t)json_long(json_get(row, "elapsed_ms"), -1);
+    probes = json_get(row, "probes");
+    for (size_t i = 0; probes != NULL && i < json_count(probes) && i < JARM_PROBES; i++) {
+        const json_t *p = json_at(probes, i), *ms = json_get(p, "ms");
+        ok(strcmp(json_str(json_get(p, "status")),
+                  jarm_probe_status_name(k->r.probes[i].status)) == 0,
+           "%s: probe %zu: status %s in both", what, i, json_str(json_get(p, "status")));
+        if (ms != NULL)
+            k->r.probes[i].ms = (uint32_t)json_long(ms, -1);
+    }
+    input = json_get(row, "input");
+    if (input != NULL) {
+        /* Targets added to a scanner come from "add"; the command line's from "argv". */
+        ok(k->r.source != NULL && strcmp(k->r.source, "add") == 0,
+           "%s: the scanner's input is \"add\" (%s)", what, k->r.source);
+        k->r.source = strcmp(json_str(input), "argv") == 0 ? NULL : json_str(input);
+    }
+    n = jarm_result_to_json(&k->r, mine, sizeof(mine));
+    ok(n > 0 && (size_t)n == strlen(line) && strcmp(mine, line) == 0,
+       "%s: jarm_result_to_json() is the command line's row byte for byte\n#   mine %s\n#   cli  %s",
+       what, n > 0 ? mine : "(error)", line);
+    json_free(row);
+}
+
+static void test_results(int port, const char *js)
+{
+    uv_loop_t loop;
+    jarm_scan_opts_t opts;
+    struct two t;
+    char target[64], err[256];
+    /* A line that is no target, with bytes JSON must escape: quote, backslash, control, and
+     * a byte that is not UTF-8. */
+    static const char bad[] = "b\"a\\d\t\x01\xff:99999";
+    static const char zeros[] = "00000000000000000000000000000000000000000000000000000000000000";
+
+    memset(&t, 0, sizeof(t));
+    memset(&opts, 0, sizeof(opts));
+    opts.concurrency = 16;
+    opts.timeout = 5;
+    snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+    uv_loop_init(&loop);
+    ok(jarm_scanner_init(&loop, &t.sc, &opts, err, sizeof(err)) == 0 &&
+           jarm_scanner_start(t.sc, two_row, two_done, &t) == 0 &&
+           jarm_scanner_add(t.sc, bad) == 0 && jarm_scanner_add(t.sc, target) == 0,
+       "results: a scanner with a bad line and the responder");
+    jarm_scanner_end(t.sc);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ok(uv_loop_close(&loop) == 0 && t.rows == 2, "results: two rows, loop closed (%d)", t.rows);
+
+    if (ok(t.ok.have, "results: the responder's row is ok")) {
+        const jarm_result_t *r = &t.ok.r;
+        unsigned ok_probes = 0;
+        ok(r->host_len == strlen("127.0.0.1") && memcmp(r->host, "127.0.0.1", r->host_len) == 0 &&
+               r->ip != NULL && strcmp(r->ip, "127.0.0.1") == 0 && r->port == (unsigned)port,
+           "results: host, ip and port");
+        ok(strcmp(r->jarm, expect_fp) == 0, "results: jarm is the capture's (%s)", r->jarm);
+        ok(r->raw_len > 0 && r->raw_len == strlen(r->raw) && strcmp(r->raw, JARM_RAW_EMPTY) != 0,
+           "results: raw (%zu bytes)", r->raw_len);
+        ok(r->sni != NULL && r->sni_len == r->host_len && memcmp(r->sni, r->host, r->sni_len) == 0,
+           "results: sni is the host");
+        for (unsigned i = 0; i < JARM_PROBES; i++)
+            ok_probes += r->probes[i].status == JARM_PROBE_OK;
+        ok(ok_probes > 0, "results: %u probes got a ServerHello", ok_probes);
+        ok(r->error == NULL && r->proxy == NULL && r->match == NULL && r->baseline == NULL &&
+               r->ts_ms > 1500000000000ull,
+           "results: no error, proxy or annotations; a wall-clock ts");
+        ok(t.json_len > 0 && t.enobufs_right,
+           "results: jarm_result_to_json needs length + 1 bytes, else JARM_ENOBUFS");
+        ok(jarm_result_to_json(NULL, t.json_ok, 1) == JARM_EINVAL &&
+               jarm_result_to_json(r, NULL, 0) == JARM_EINVAL,
+           "results: jarm_result_to_json refuses NULL");
+    }
+    if (ok(t.bad.have, "results: the bad line's row is bad_target")) {
+        const jarm_result_t *r = &t.bad.r;
+        ok(r->host_len == sizeof(bad) - 1 && memcmp(r->host, bad, r->host_len) == 0,
+           "results: bad_target's host is the line as given");
+        ok(r->ip == NULL && r->port == 0 && r->sni == NULL && r->error != NULL &&
+               strcmp(r->jarm, zeros) == 0 && strcmp(r->raw, JARM_RAW_EMPTY) == 0 &&
+               r->line == 1 && strcmp(jarm_status_name(r->status), "bad_target") == 0,
+           "results: bad_target: no ip, port or sni; zeros; an error (%s); line 1", r->error);
+    }
+    same_as_cli(js, target, &t.ok, "ok row");
+    same_as_cli(js, bad, &t.bad, "bad_target row");
+    ok(strcmp(jarm_status_name(JARM_STATUS_DNS_ERROR), "dns_error") == 0 &&
+           strcmp(jarm_status_name((jarm_status_t)99), "error") == 0 &&
+           strcmp(jarm_probe_status_name(JARM_PROBE_PROXY_ERROR), "proxy_error") == 0,
+       "status names");
+    kept_free(&t.ok);
+    kept_free(&t.bad);
+}
+
 int main(int argc, char **argv)
 {
     json_t *caps;
@@ -308,11 +544,11 @@ int main(int argc, char **argv)
     int port;
     struct run r;
 
-    if (argc < 3) {
-        fprintf(stderr, "usage: test_scanner RESPONDER VECTORS_DIR\n");
+    if (argc < 4) {
+        fprintf(stderr, "usage: test_scanner RESPONDER VECTORS_DIR JARMSWEEP\n");
         return 2;
     }
-    caps = json_load_vector(argc - 1, argv + 1, "captures.json");
+    caps = json_load_vector(2, argv + 1, "captures.json");
     list = json_get(caps, "captures");
     for (size_t i = 0; i < json_count(list); i++)
         if (strcmp(json_str(json_get(json_at(list, i), "name")), "openssl_rsa_default") == 0)
@@ -336,6 +572,7 @@ int main(int argc, char **argv)
     ok(r.bad == 1, "the bad target has a bad_target row");
     ok(r.done == 1 && r.closed == 1, "done once, closed once (%d, %d)", r.done, r.closed);
 
+    test_results(port, argv[3]);
     test_lifecycle(port);
     test_scan_errors();
 

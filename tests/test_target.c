@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "output.h"
+#include "util.h"
 #include "tap.h"
 #include "target.h"
 
@@ -119,10 +120,65 @@ static void test_json(void)
     jarm__buf_free(&b);
 }
 
+/* The one JSON string writer (core/util.c), in both modes, and the UTF-8 check. */
+static void test_json_put(void)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *utf8, *ascii;
+    } cases[] = {
+        {"\x7f", 1, "\"\x7f\"", "\"\\u007f\""},
+        {"\t\r", 2, "\"\\t\\r\"", "\"\\u0009\\u000d\""},
+        {"\xf0\x9f\x98\x80", 4, "\"\xf0\x9f\x98\x80\"", "\"\\u00f0\\u009f\\u0098\\u0080\""},
+        {"\xed\xa0\x80", 3, "\"\\u00ed\\u00a0\\u0080\"", NULL},            /* a surrogate */
+        {"\xc0\x80", 2, "\"\\u00c0\\u0080\"", NULL},                       /* overlong */
+        {"\xf4\x90\x80\x80", 4, "\"\\u00f4\\u0090\\u0080\\u0080\"", NULL}, /* > U+10FFFF */
+        {"a\0b", 3, "\"a\\u0000b\"", "\"a\\u0000b\""},
+        {"", 0, "\"\"", "\"\""},
+    };
+    char buf[128];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        for (unsigned ascii = 0; ascii < 2; ascii++) {
+            const char *want = ascii ? cases[i].ascii : cases[i].utf8;
+            jarm__out_t o = {buf, 0, sizeof(buf)};
+            if (want == NULL)
+                continue;
+            jarm__json_put(&o, cases[i].in, cases[i].len, ascii ? JARM__JSON_ASCII : 0);
+            ok(o.len == strlen(want) && memcmp(buf, want, o.len) == 0,
+               "json_put case %zu (%s): %.*s", i, ascii ? "ascii" : "utf-8", (int)o.len, buf);
+        }
+    {
+        /* Too small: nothing past cap is written, and len is the size needed. */
+        jarm__out_t o = {buf, 0, 4};
+        memset(buf, 'x', sizeof(buf));
+        jarm__json_put(&o, "abcdef", 6, 0);
+        ok(o.len == 8 && buf[4] == 'x', "json_put counts what does not fit (%zu)", o.len);
+    }
+    ok(jarm__utf8_valid((const uint8_t *)"h\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10) &&
+           !jarm__utf8_valid((const uint8_t *)"\xe2\x82", 2) &&
+           !jarm__utf8_valid((const uint8_t *)"\xed\xbf\xbf", 3) &&
+           jarm__utf8_len((const uint8_t *)"\xf4\x8f\xbf\xbf", 4) == 4 &&
+           jarm__utf8_len((const uint8_t *)"\xe0\x9f\x80", 3) == 0,
+       "UTF-8: Python's strict rules (truncated, surrogate, overlong, U+10FFFF)");
+    {
+        /* A string longer than the buffer's first size: the growing path. */
+        jarm__buf_t b = {0};
+        char big[3000];
+        memset(big, '\x01', sizeof(big));
+        jarm__buf_json_str(&b, big, sizeof(big));
+        ok(b.len == 2 + 6 * sizeof(big) && !b.oom && memcmp(b.p + b.len - 7, "\\u0001\"", 7) == 0,
+           "a long JSON string grows the buffer (%zu bytes)", b.len);
+        jarm__buf_free(&b);
+    }
+}
+
 int main(void)
 {
     test_grammar();
     test_ports();
     test_json();
+    test_json_put();
     return done_testing();
 }

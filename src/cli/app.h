@@ -59,7 +59,7 @@ typedef struct app_s {
 
     /* The library (api.c): rows go to row_cb instead of the sink, messages to err. */
     int lib, stopping;
-    int (*row_cb)(void *data, const char *row, size_t len);
+    jarm_row_fn row_cb;
     void *row_data;
     char err[256];
     jarm__proxy_t proxy;
@@ -103,7 +103,9 @@ int jarm__run(app_t *app);
 int jarm__run_start(app_t *app);
 int jarm__run_finish(app_t *app);
 
-/* Write the row in app->row (of unit seq, or JARM__NO_UNIT); the unit is complete (and may go
+/* Deliver the row r of unit seq: to the library's row_cb, or written in the run's format. */
+void jarm__app_row(app_t *app, const jarm_result_t *r, uint64_t seq);
+/* Write the line in app->row (of unit seq, or JARM__NO_UNIT); the unit is complete (and may go
  * in the checkpoint) once the row has been written. */
 void jarm__app_emit(app_t *app, uint64_t seq);
 /* A runtime failure (exit 1): say it once, stop reading and starting targets. */
@@ -121,8 +123,8 @@ int jarm__feed_pull(jarm__scan_t *s, jarm__target_t *t);
 void jarm__feed_complete(app_t *app, uint64_t seq);
 /* Write the --resume checkpoint now (no-op without --resume). Returns 0 or errno. */
 int jarm__feed_checkpoint(app_t *app);
-/* Add the --match / --baseline fields to the NDJSON row of t in b. */
-void jarm__feed_annotate(app_t *app, jarm__buf_t *b, const jarm__target_t *t);
+/* Fill in the --match / --baseline annotations of a scanned target's row. */
+void jarm__feed_annotate(app_t *app, jarm__row_t *row);
 /* Release the queue, the blocklist, the resume state. */
 void jarm__feed_free(app_t *app);
 

@@ -15,10 +15,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "jarm.h"
+#include "util.h"
 
 typedef enum { FMT_TEXT, FMT_NDJSON } fmt_t;
 
@@ -121,24 +123,28 @@ static int fp_load(const char *s, fp_t *fp)
     return -1;
 }
 
-/* A JSON string, or null for NULL. The strings here are ASCII from fixed tables. */
+/* A JSON string, or null for NULL (the tree's one JSON string writer). */
 static void json_str(const char *s)
 {
+    char buf[1024];
+    jarm__out_t o = {buf, 0, sizeof(buf)};
+
     if (s == NULL) {
         fputs("null", stdout);
         return;
     }
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
+    jarm__json_put(&o, s, strlen(s), 0);
+    if (o.len <= o.cap) {
+        fwrite(buf, 1, o.len, stdout);
+        return;
     }
-    putchar('"');
+    o.p = malloc(o.len); /* longer than any string of the tables */
+    o.cap = o.p != NULL ? o.len : 0;
+    o.len = 0;
+    jarm__json_put(&o, s, strlen(s), 0);
+    if (o.p != NULL)
+        fwrite(o.p, 1, o.len, stdout);
+    free(o.p);
 }
 
 /* The suite as 4 hex digits, or NULL when the code names none (00 or 46). */

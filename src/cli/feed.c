@@ -162,14 +162,14 @@ static int unit_begin(app_t *app, entry_t *e, uint64_t *seq)
 
 /* ---- rows written here ---- */
 
-static void emit_error(app_t *app, entry_t *en, const char *status, const char *error,
+static void emit_error(app_t *app, entry_t *en, jarm_status_t status, const char *error,
                        const char *host, size_t host_len, unsigned port)
 {
     const jarm__line_t *l = &en->line;
     uint64_t seq;
-    jarm__row_error_t e = {host, host_len, port, status, error, l->source, l->lineno};
+    jarm__row_t row;
 
-    if (!app->opts.quiet && strcmp(status, "bad_target") == 0 &&
+    if (!app->opts.quiet && status == JARM_STATUS_BAD_TARGET &&
         (l->source == NULL || app->opts.dry_run)) {
         if (l->source == NULL)
             fprintf(stderr, "jarmsweep: argument %llu: %s\n", (unsigned long long)l->lineno, error);
@@ -179,9 +179,10 @@ static void emit_error(app_t *app, entry_t *en, const char *status, const char *
     }
     if (!unit_begin(app, en, &seq))
         return;
-    jarm__row_error(&app->row, app->opts.format, &e, jarm__wall_ms());
+    jarm__row_unscanned(&row, status, error, host, host_len, port, l->source, l->lineno,
+                        jarm__wall_ms());
     app->bad_rows++;
-    jarm__app_emit(app, seq);
+    jarm__app_row(app, &row.r, seq);
 }
 
 /* --dry-run: the unit as `host:port` ([v6]:port), scan order. */
@@ -369,7 +370,7 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
         size_t n = e->line.len;
         while (n > 0 && (e->line.text[n - 1] == '\r' || e->line.text[n - 1] == '\n'))
             n--;
-        emit_error(app, e, "bad_target", e->spec.error, e->line.text, n, 0);
+        emit_error(app, e, JARM_STATUS_BAD_TARGET, e->spec.error, e->line.text, n, 0);
         entry_pop(app, e);
         return 0;
     }
@@ -440,8 +441,8 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
         }
         if (e->status != JARM__DNS_OK || e->naddrs == 0) {
             /* One row per (name, port), as if each had been scanned. */
-            emit_error(app, e, "dns_error", jarm__dns_status_name(e->status), e->spec.host,
-                       e->spec.host_len, port);
+            emit_error(app, e, JARM_STATUS_DNS_ERROR, jarm__dns_status_name(e->status),
+                       e->spec.host, e->spec.host_len, port);
             if (++e->port_idx >= nports)
                 entry_pop(app, e);
             return 0;
@@ -837,43 +838,30 @@ int jarm__feed_init(app_t *app, char *msg, size_t msglen)
     return 0;
 }
 
-/* Add match, match_prefix, baseline and baseline_jarm to the NDJSON row of t in b. */
-void jarm__feed_annotate(app_t *app, jarm__buf_t *b, const jarm__target_t *t)
+/* The match, match_prefix, baseline and baseline_jarm annotations of a scanned target. */
+void jarm__feed_annotate(app_t *app, jarm__row_t *row)
 {
-    size_t fl = strlen(t->jarm);
+    jarm_result_t *r = &row->r;
+    size_t fl = strlen(r->jarm);
 
-    if ((!app->fplist_on && !app->baseline_on) || app->opts.format != JARM__FMT_NDJSON ||
-        b->len < 2 || b->p[b->len - 2] != '}')
-        return;
-    b->len -= 2; /* reopen the object: "}\n" */
     if (app->fplist_on) {
-        const char *labels[64];
         size_t nexact = 0, nprefix = 0;
-        jarm__fplist_match(&app->fplist, t->jarm, fl, labels, &nexact, labels + 32, &nprefix, 32);
-        for (int pass = 0; pass < 2; pass++) {
-            size_t n = pass ? nprefix : nexact;
-            const char **l = pass ? labels + 32 : labels;
-            jarm__buf_puts(b, pass ? ",\"match_prefix\":[" : ",\"match\":[");
-            for (size_t i = 0; i < n; i++) {
-                if (i)
-                    jarm__buf_put(b, ",", 1);
-                jarm__buf_json_str(b, l[i], strlen(l[i]));
-            }
-            jarm__buf_put(b, "]", 1);
-        }
+        jarm__fplist_match(&app->fplist, r->jarm, fl, row->labels, &nexact,
+                           row->labels + JARM__ROW_LABELS, &nprefix, JARM__ROW_LABELS);
+        r->match = row->labels;
+        r->nmatch = nexact;
+        r->match_prefix = row->labels + JARM__ROW_LABELS;
+        r->nmatch_prefix = nprefix;
     }
     if (app->baseline_on) {
         const char *old = NULL;
         jarm__baseline_verdict_t v =
-            jarm__baseline_check(&app->baseline, t->host, t->host_len, t->port, t->jarm, fl, &old);
+            jarm__baseline_check(&app->baseline, r->host, r->host_len, r->port, r->jarm, fl, &old);
         app->baseline_count[v]++;
-        jarm__buf_printf(b, ",\"baseline\":\"%s\"", jarm__baseline_verdict_name(v));
-        if (v == JARM__BASELINE_CHANGED && old != NULL) {
-            jarm__buf_puts(b, ",\"baseline_jarm\":");
-            jarm__buf_json_str(b, old, strlen(old));
-        }
+        r->baseline = jarm__baseline_verdict_name(v);
+        if (v == JARM__BASELINE_CHANGED)
+            r->baseline_jarm = old;
     }
-    jarm__buf_puts(b, "}\n");
 }
 
 void jarm__feed_free(app_t *app)

@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "endpoint.h"
 #include "iter.h"
+#include "scan.h"
 
 enum {
     OPT_PROBE_PARALLEL = 256,
@@ -396,7 +398,7 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
             o->baseline = optarg;
             break;
         case OPT_PROXY:
-            if (strncmp(optarg, "socks5://", 9) != 0 && strncmp(optarg, "socks5h://", 10) != 0)
+            if (jarm__proxy_scheme(optarg) < 0 || jarm__proxy_scheme(optarg) == JARM__PROXY_HTTP)
                 USAGE("bad --proxy '%s' (socks5://[user:pass@]host:port)", optarg);
             o->proxy = optarg;
             break;

@@ -26,11 +26,13 @@
 #include "cli/app.h"
 #include "internal.h"
 #include "cli/cli.h"
+#include "endpoint.h"
 #include "input.h"
 #include "jarm.h"
 #include "output.h"
 #include "resolver.h"
 #include "scan.h"
+#include "status.h"
 #include "target.h"
 
 /* Output queued and not yet written: at SINK_HIGH bytes no new target is started, until the
@@ -132,25 +134,8 @@ void jarm__app_emit(app_t *app, uint64_t seq)
         jarm__app_fail(app, "out of memory");
         return;
     }
-    if (app->row_cb != NULL) {
-        /* The library: hand the row over without its newline; non-zero means stop. */
-        size_t n = app->row.len;
-        if (n > 0 && app->row.p[n - 1] == '\n')
-            n--;
-        if (n < app->row.len)
-            app->row.p[n] = '\0';
-        app->rows++;
-        if (app->row_cb(app->row_data, app->row.p, n) != 0 && !app->stopping) {
-            app->stopping = 1;
-            jarm__input_stop(&app->input);
-            jarm__scan_stop(app->scan);
-        }
-        app->row.len = 0;
-        if (seq != JARM__NO_UNIT)
-            jarm__feed_complete(app, seq);
-        return;
-    }
-    if (app->failed) { /* after a failure rows are dropped, and never claimed done */
+    /* After a failure rows are dropped, and never claimed done; the library gets no lines. */
+    if (app->failed || app->row_cb != NULL) {
         app->row.len = 0;
         return;
     }
@@ -164,6 +149,24 @@ void jarm__app_emit(app_t *app, uint64_t seq)
         jarm__app_fail(app, "out of memory");
     if (!app->sink.started)
         drain_written(app);
+}
+
+void jarm__app_row(app_t *app, const jarm_result_t *r, uint64_t seq)
+{
+    if (app->row_cb != NULL) {
+        /* The library: hand the row over as data; non-zero means stop. */
+        app->rows++;
+        if (app->row_cb(app->row_data, r) != 0 && !app->stopping) {
+            app->stopping = 1;
+            jarm__input_stop(&app->input);
+            jarm__scan_stop(app->scan);
+        }
+        if (seq != JARM__NO_UNIT)
+            jarm__feed_complete(app, seq);
+        return;
+    }
+    jarm__row_write(&app->row, app->opts.format, r);
+    jarm__app_emit(app, seq);
 }
 
 int jarm__app_hold(app_t *app)
@@ -198,11 +201,12 @@ static void on_sink_progress(jarm__sink_t *sink)
 static void on_result(jarm__scan_t *s, jarm__target_t *t)
 {
     app_t *app = s->data;
+    jarm__row_t row;
     if (s->stats.nomem != 0) /* the engine could not compute a result: fail the run */
         jarm__app_fail(app, "out of memory");
-    jarm__row_target(&app->row, app->opts.format, t, jarm__wall_ms());
-    jarm__feed_annotate(app, &app->row, t);
-    jarm__app_emit(app, t->seq);
+    jarm__row_from_target(&row, t, jarm__wall_ms());
+    jarm__feed_annotate(app, &row);
+    jarm__app_row(app, &row.r, t->seq);
 }
 
 static void on_input(void *data)
@@ -224,25 +228,24 @@ static void print_progress(app_t *app, int final)
     const jarm__scan_stats_t *st = &app->scan->stats;
     double secs = (double)(uv_now(app->lp) - app->start_ms) / 1000.0;
     double rate = secs > 0 ? (double)st->targets_done / secs : 0;
+    uint64_t sum[JARM__SUM_N] = {0};
 
     if (final) {
+        jarm__status_tally(sum, st->by_status, JARM__ARRAY_SIZE(st->by_status));
+        sum[JARM__SUM_UNSCANNED] += app->bad_rows; /* rows of inputs never scanned */
         if (app->progress_on)
             fputs("\r\033[K", stderr);
-        fprintf(stderr,
-                "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
-                "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
-                "seed %llu, %llu blocklisted; %llu probes confirmed alone\n",
-                (unsigned long long)app->rows, secs, rate,
-                (unsigned long long)st->by_status[JARM__T_OK],
-                (unsigned long long)st->by_status[JARM__T_TIMEOUT],
-                (unsigned long long)st->by_status[JARM__T_REFUSED],
-                (unsigned long long)st->by_status[JARM__T_NO_TLS],
-                (unsigned long long)st->by_status[JARM__T_REJECTED],
-                (unsigned long long)(st->by_status[JARM__T_UNREACHABLE] +
-                                     st->by_status[JARM__T_ERROR] +
-                                     st->by_status[JARM__T_PROXY_ERROR]),
-                (unsigned long long)app->bad_rows, (unsigned long long)app->seed,
-                (unsigned long long)app->ranges_blocked, (unsigned long long)st->probes_retried);
+        fprintf(
+            stderr,
+            "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
+            "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
+            "seed %llu, %llu blocklisted; %llu probes confirmed alone\n",
+            (unsigned long long)app->rows, secs, rate, (unsigned long long)sum[JARM__SUM_OK],
+            (unsigned long long)sum[JARM__SUM_TIMEOUT], (unsigned long long)sum[JARM__SUM_REFUSED],
+            (unsigned long long)sum[JARM__SUM_NO_TLS], (unsigned long long)sum[JARM__SUM_REJECTED],
+            (unsigned long long)sum[JARM__SUM_OTHER], (unsigned long long)sum[JARM__SUM_UNSCANNED],
+            (unsigned long long)app->seed, (unsigned long long)app->ranges_blocked,
+            (unsigned long long)st->probes_retried);
         if (app->baseline_on)
             fprintf(stderr, "jarmsweep: baseline: %llu same, %llu changed, %llu new\n",
                     (unsigned long long)app->baseline_count[JARM__BASELINE_SAME],
@@ -336,64 +339,37 @@ static void on_done(jarm__scan_t *s)
 
 static int proxy_parse(const char *url, jarm__proxy_t *p, char *msg, size_t msglen)
 {
-    const char *rest = strstr(url, "://") + 3, *at = strrchr(rest, '@'), *hp, *colon;
-    char host[256], port[8];
+    jarm__proxy_url_t u;
+    char port[8];
     struct addrinfo hints, *res = NULL;
-    size_t hl;
-    int r;
+    int r, v6;
 
     memset(p, 0, sizeof(*p));
-    if (at != NULL) {
-        const char *c = memchr(rest, ':', (size_t)(at - rest));
-        size_t ul = c ? (size_t)(c - rest) : (size_t)(at - rest);
-        size_t pl = c ? (size_t)(at - c - 1) : 0;
-        if (ul == 0 || ul > 255 || pl > 255) {
+    /* HTTP proxies are parsed but not yet supported: refused like any other scheme. */
+    if (jarm__proxy_url_parse(url, &u, NULL, 0) != 0 || u.scheme == JARM__PROXY_HTTP) {
+        if (u.bad_credentials)
             snprintf(msg, msglen, "bad --proxy credentials (1-255 bytes each)");
-            return -1;
-        }
-        memcpy(p->user, rest, ul);
-        if (c)
-            memcpy(p->pass, c + 1, pl);
-        p->auth = 1;
-        hp = at + 1;
-    } else {
-        hp = rest;
+        else
+            snprintf(msg, msglen, "bad --proxy '%s' (socks5://[user:pass@]host:port)", url);
+        return -1;
     }
-    if (*hp == '[') {
-        const char *close = strchr(hp, ']');
-        if (close == NULL || close[1] != ':')
-            goto Bad;
-        hl = (size_t)(close - hp - 1);
-        memcpy(host, hp + 1, hl < sizeof(host) ? hl : 0);
-        colon = close + 1;
-    } else {
-        colon = strrchr(hp, ':');
-        if (colon == NULL)
-            goto Bad;
-        hl = (size_t)(colon - hp);
-        memcpy(host, hp, hl < sizeof(host) ? hl : 0);
-    }
-    if (hl == 0 || hl >= sizeof(host) || strlen(colon + 1) == 0 || strlen(colon + 1) > 5 ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1) || atoi(colon + 1) < 1 ||
-        atoi(colon + 1) > 65535)
-        goto Bad;
-    host[hl] = '\0';
-    snprintf(port, sizeof(port), "%s", colon + 1);
+    memcpy(p->user, u.user, sizeof(p->user));
+    memcpy(p->pass, u.pass, sizeof(p->pass));
+    p->auth = u.auth;
+    snprintf(port, sizeof(port), "%u", (unsigned)u.port);
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
-    if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
-        snprintf(msg, msglen, "--proxy: %s: %s", host, gai_strerror(r));
+    if ((r = getaddrinfo(u.host, port, &hints, &res)) != 0) {
+        snprintf(msg, msglen, "--proxy: %s: %s", u.host, gai_strerror(r));
         return -1;
     }
     memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
-    snprintf(p->label, sizeof(p->label), "socks5://%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
-             strchr(host, ':') ? "]" : "", port);
+    v6 = strchr(u.host, ':') != NULL;
+    snprintf(p->label, sizeof(p->label), "socks5://%s%s%s:%s", v6 ? "[" : "", u.host, v6 ? "]" : "",
+             port);
     return 0;
-Bad:
-    snprintf(msg, msglen, "bad --proxy '%s' (socks5://[user:pass@]host:port)", url);
-    return -1;
 }
 
 /* Raise the open-files limit to the hard limit; clamp the window to what fits. */

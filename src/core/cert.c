@@ -30,6 +30,7 @@
 #include "cert.h"
 #include "internal.h"
 #include "jarm.h"
+#include "util.h"
 
 enum {
     REC_CCS = 20,
@@ -314,23 +315,13 @@ int jarm__cert_der(const jarm__cert_parser_t *p, size_t i, const uint8_t **der, 
  * X.509 summary
  */
 
-static void hex(char *dst, const uint8_t *b, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        dst[2 * i] = digits[b[i] >> 4];
-        dst[2 * i + 1] = digits[b[i] & 15];
-    }
-    dst[2 * n] = '\0';
-}
-
 static int digest(const EVP_MD *md, const uint8_t *der, size_t len, char *out)
 {
     uint8_t d[EVP_MAX_MD_SIZE];
     unsigned dlen = 0;
     if (EVP_Digest(der, len, d, &dlen, md, NULL) != 1)
         return -1;
-    hex(out, d, dlen);
+    jarm__hex_encode(out, d, dlen);
     return 0;
 }
 
@@ -369,7 +360,7 @@ static char *serial_hex(const ASN1_INTEGER *serial)
     if (n <= 0)
         memcpy(at, "00", 3);
     else
-        hex(at, d, (size_t)n);
+        jarm__hex_encode(at, d, (size_t)n);
     return s;
 }
 
@@ -557,30 +548,10 @@ Exit:
     return err;
 }
 
+/* Printable ASCII: the summary's strings are RFC 2253 text or SAN bytes (any bytes). */
 static void put_str(jarm__out_t *o, const char *s, size_t n)
 {
-    static const char digits[] = "0123456789abcdef";
-    size_t run = 0, i;
-
-    jarm__out_put(o, "\"", 1);
-    for (i = 0; i < n; i++) {
-        uint8_t c = (uint8_t)s[i];
-        char esc[6] = {'\\', 'u', '0', '0', digits[c >> 4], digits[c & 15]};
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            run++;
-            continue;
-        }
-        jarm__out_put(o, s + i - run, run);
-        run = 0;
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            jarm__out_put(o, esc, 2);
-        } else {
-            jarm__out_put(o, esc, 6);
-        }
-    }
-    jarm__out_put(o, s + i - run, run);
-    jarm__out_put(o, "\"", 1);
+    jarm__json_put(o, s, n, JARM__JSON_ASCII);
 }
 
 static void put_field(jarm__out_t *o, const char *key, const char *s, size_t n)

@@ -26,6 +26,7 @@
 
 #include "internal.h"
 #include "jarm.h"
+#include "util.h"
 
 /* Cipher codes (jarm(7)): code = 1-based position; the 13xx suites are at the end. */
 static const struct {
@@ -106,13 +107,10 @@ JARM__STATIC_ASSERT(JARM__ARRAY_SIZE(cipher_table) == 69, "the cipher code table
 
 static const char hexdig[] = "0123456789abcdef";
 
+/* Fingerprints are lower-case hex. */
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    return jarm__hex_digit(c, 0);
 }
 
 /* The suite whose lowercase 4-digit hex is exactly field[0..len), or -1. */
@@ -342,11 +340,8 @@ int jarm_fuzzy_hash(const char *raw, size_t raw_len, char *out, size_t cap, size
 
     if (!EVP_DigestUpdate(ctx, text, tl) || !EVP_DigestFinal_ex(ctx, md, NULL))
         return JARM_EINVAL;
-    for (size_t i = 0; i < 16; i++) {
-        out[o++] = hexdig[md[i] >> 4];
-        out[o++] = hexdig[md[i] & 15];
-    }
-    out[o] = '\0';
+    jarm__hex_encode(out + o, md, 16);
+    o += 32;
     assert(o == need);
     return 0;
 }

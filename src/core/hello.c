@@ -22,6 +22,7 @@
 
 #include "internal.h"
 #include "jarm.h"
+#include "util.h"
 
 struct rd {
     const uint8_t *b;
@@ -53,54 +54,15 @@ static int pattern_at(const struct rd *r, size_t at, const uint8_t pat[3])
     return MATCH;
 }
 
-/* Python's strict UTF-8 decoder: no overlongs, no surrogates, nothing above U+10FFFF. */
-static int utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t need;
-        uint8_t lo = 0x80, hi = 0xbf;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            if (c == 0xe0)
-                lo = 0xa0;
-            else if (c == 0xed)
-                hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            if (c == 0xf0)
-                lo = 0x90;
-            else if (c == 0xf4)
-                hi = 0x8f;
-        } else {
-            return 0;
-        }
-        if (n - i - 1 < need)
-            return 0;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return 0;
-        for (size_t k = 2; k <= need; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-                return 0;
-        i += need + 1;
-    }
-    return 1;
-}
-
 static void put_hex(jarm__out_t *o, const uint8_t *b, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    char tmp[2];
-    for (size_t i = 0; i < n; i++) {
-        tmp[0] = hex[b[i] >> 4];
-        tmp[1] = hex[b[i] & 15];
-        jarm__out_put(o, tmp, 2);
+    char tmp[2 * 64 + 1];
+    while (n > 0) {
+        size_t k = n < 64 ? n : 64;
+        jarm__hex_encode(tmp, b, k);
+        jarm__out_put(o, tmp, 2 * k);
+        b += k;
+        n -= k;
     }
 }
 
@@ -181,7 +143,7 @@ static int parse_extensions(struct rd *r, size_t S, struct ext_result *x)
         if (vlen > 3) {
             x->alpn = b + alpn_at + 3;
             x->alpn_len = vlen - 3;
-            if (!utf8_valid(x->alpn, x->alpn_len))
+            if (!jarm__utf8_valid(x->alpn, x->alpn_len))
                 return EXT_ABORT;
         }
     }

@@ -13,7 +13,8 @@
 #include <uv.h>
 
 #include "cli/app.h"
-#include "jarm.h"
+#include "endpoint.h"
+#include "jarmsweep.h"
 
 static int set_opts(app_t *app, const jarm_scan_opts_t *in, char *err, size_t errlen)
 {
@@ -45,8 +46,8 @@ static int set_opts(app_t *app, const jarm_scan_opts_t *in, char *err, size_t er
             snprintf(err, errlen, "bad sni");
         return JARM_EINVAL;
     }
-    if (in->proxy != NULL && strncmp(in->proxy, "socks5://", 9) != 0 &&
-        strncmp(in->proxy, "socks5h://", 10) != 0) {
+    if (in->proxy != NULL &&
+        (jarm__proxy_scheme(in->proxy) < 0 || jarm__proxy_scheme(in->proxy) == JARM__PROXY_HTTP)) {
         if (err != NULL)
             snprintf(err, errlen, "bad proxy '%s' (socks5://[user:pass@]host:port)", in->proxy);
         return JARM_EINVAL;
@@ -103,15 +104,10 @@ static const char *one_next(void *data)
     return o->target;
 }
 
-static int one_row(void *data, const char *row, size_t len)
+static int one_row(void *data, const jarm_result_t *r)
 {
     struct one *o = data;
-    if (len + 1 > o->cap) {
-        o->len = JARM_ENOBUFS;
-        return 0;
-    }
-    memcpy(o->out, row, len + 1);
-    o->len = (int)len;
+    o->len = jarm_result_to_json(r, o->out, o->cap);
     return 0;
 }
 
@@ -175,12 +171,12 @@ static void scanner_release(jarm_scanner_t *sc)
     uv_close((uv_handle_t *)&sc->closer, scanner_free);
 }
 
-static int scanner_row(void *data, const char *row, size_t len)
+static int scanner_row(void *data, const jarm_result_t *r)
 {
     jarm_scanner_t *sc = data;
     if (sc->state != SC_RUNNING)
         return 1; /* closing: the rows of targets in flight go nowhere */
-    return sc->row(sc->data, row, len);
+    return sc->row(sc->data, r);
 }
 
 static void scanner_done(app_t *app)

@@ -1,12 +1,6 @@
 /*
- * output.c - result rows.
- *
- * NDJSON is the native format (jarmsweep(1), OUTPUT): one object per input target with
- * every field that explains the fingerprint. Strings are escaped properly, unlike the
- * reference, so a host or ALPN holding '"', '\' or control characters still gives valid
- * JSON; bytes that are not UTF-8 (possible only in unparsable input lines) are written as
- * \u00XX. The CSV and jarm-json formats reproduce the reference's own output lines
- * for drop-in use: `host,ip,jarm` and {"host","ip","result","jarm"}.
+ * output.c - growable buffers, rows written into them, and the sink that writes them out.
+ * What a row holds and how each format writes it: row.h.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -17,6 +11,7 @@
 #include <unistd.h>
 
 #include "output.h"
+#include "util.h"
 
 long jarm__buf_fail_after = -1;
 
@@ -79,176 +74,56 @@ void jarm__buf_free(jarm__buf_t *b)
     b->len = b->cap = 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+/* Run fn(o, arg) into the free space of b; if it did not fit, grow b to its size and run it
+ * again. Rows reuse one buffer, so the second pass is rare. */
+static void buf_write(jarm__buf_t *b, void (*fn)(jarm__out_t *o, const void *arg),
+                      const void *arg)
 {
-    unsigned char c = s[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 1;
-    else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        lo = c == 0xe0 ? 0xa0 : 0x80;
-        hi = c == 0xed ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf;
-    } else
-        return 0;
-    if (n < need + 1 || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t k = 2; k <= need; k++)
-        if (s[k] < 0x80 || s[k] > 0xbf)
-            return 0;
-    return need + 1;
-}
-
-void jarm__buf_json_str(jarm__buf_t *b, const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0, run = 0;
-
-    jarm__buf_put(b, "\"", 1);
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t l = c >= 0x20 && c != '"' && c != '\\' ? utf8_seq(s + i, n - i) : 0;
-        if (l > 0) {
-            i += l;
-            run += l;
-            continue;
+    for (int pass = 0; pass < 2 && !b->oom; pass++) {
+        jarm__out_t o = {b->p != NULL ? b->p + b->len : NULL, 0, b->cap - b->len};
+        fn(&o, arg);
+        if (o.len <= o.cap) {
+            b->len += o.len;
+            return;
         }
-        jarm__buf_put(b, s + i - run, run);
-        run = 0;
-        switch (c) {
-        case '"':
-            jarm__buf_put(b, "\\\"", 2);
-            break;
-        case '\\':
-            jarm__buf_put(b, "\\\\", 2);
-            break;
-        case '\n':
-            jarm__buf_put(b, "\\n", 2);
-            break;
-        case '\r':
-            jarm__buf_put(b, "\\r", 2);
-            break;
-        case '\t':
-            jarm__buf_put(b, "\\t", 2);
-            break;
-        default:
-            jarm__buf_printf(b, "\\u%04x", c);
-        }
-        i++;
+        if (buf_reserve(b, o.len) != 0)
+            return;
     }
-    jarm__buf_put(b, s + i - run, run);
-    jarm__buf_put(b, "\"", 1);
 }
 
-static void put_ts(jarm__buf_t *b, uint64_t ts_ms)
+struct json_str_arg {
+    const char *s;
+    size_t n;
+};
+
+static void json_str_fn(jarm__out_t *o, const void *arg)
 {
-    time_t sec = (time_t)(ts_ms / 1000);
-    struct tm tm;
-    char tmp[40];
-    gmtime_r(&sec, &tm);
-    strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-    jarm__buf_printf(b, "\"%s.%03uZ\"", tmp, (unsigned)(ts_ms % 1000));
+    const struct json_str_arg *a = arg;
+    jarm__json_put(o, a->s, a->n, 0);
 }
 
-static const char zeros[] = "00000000000000000000000000000000000000000000000000000000000000";
-
-void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *t, uint64_t ts_ms)
+void jarm__buf_json_str(jarm__buf_t *b, const char *s, size_t n)
 {
-    switch (fmt) {
-    case JARM__FMT_CSV:
-        jarm__buf_put(b, t->host, t->host_len);
-        jarm__buf_printf(b, ",%s,%s\n", t->ip, t->jarm);
-        return;
-    case JARM__FMT_JARM_JSON:
-        jarm__buf_puts(b, "{\"host\":");
-        jarm__buf_json_str(b, t->host, t->host_len);
-        jarm__buf_printf(b, ",\"ip\":\"%s\",\"result\":\"%s\",\"jarm\":", t->ip, t->jarm);
-        jarm__buf_json_str(b, t->raw, t->raw_len);
-        jarm__buf_puts(b, "}\n");
-        return;
-    case JARM__FMT_NDJSON:
-        break;
-    }
-    jarm__buf_puts(b, "{\"host\":");
-    jarm__buf_json_str(b, t->host, t->host_len);
-    if (t->ip[0] != '\0')
-        jarm__buf_printf(b, ",\"ip\":\"%s\"", t->ip);
-    else /* through a proxy that resolved the name: the address is not known here */
-        jarm__buf_puts(b, ",\"ip\":null");
-    jarm__buf_printf(b, ",\"port\":%u,\"jarm\":\"%s\",\"status\":\"%s\",\"raw\":", t->port, t->jarm,
-                     jarm__tstatus_name(t->status));
-    jarm__buf_json_str(b, t->raw, t->raw_len);
-    jarm__buf_puts(b, ",\"probes\":[");
-    for (unsigned i = 0; i < JARM_PROBES; i++) {
-        unsigned st = t->probes[i].status;
-        if (i)
-            jarm__buf_put(b, ",", 1);
-        if (st == JARM__P_SKIPPED || st == JARM__P_PENDING)
-            jarm__buf_printf(b, "{\"status\":\"%s\"}", jarm__pstatus_name(st));
-        else
-            jarm__buf_printf(b, "{\"status\":\"%s\",\"ms\":%u}", jarm__pstatus_name(st),
-                             (unsigned)t->probes[i].ms);
-    }
-    jarm__buf_puts(b, "],\"sni\":");
-    jarm__buf_json_str(b, t->sni, t->sni_len);
-    if (t->proxy != NULL) {
-        jarm__buf_puts(b, ",\"proxy\":");
-        jarm__buf_json_str(b, t->proxy, strlen(t->proxy));
-    }
-    if (t->retried > 0)
-        jarm__buf_printf(b, ",\"retried\":%u", t->retried);
-    if (t->error != NULL) {
-        jarm__buf_puts(b, ",\"error\":");
-        jarm__buf_json_str(b, t->error, strlen(t->error));
-    }
-    jarm__buf_printf(b,
-                     ",\"elapsed_ms\":%llu,\"ts\":", (unsigned long long)(t->end_ms - t->start_ms));
-    put_ts(b, ts_ms);
-    jarm__buf_puts(b, "}\n");
+    struct json_str_arg a = {s, n};
+    buf_write(b, json_str_fn, &a);
 }
 
-void jarm__row_error(jarm__buf_t *b, jarm__format_t fmt, const jarm__row_error_t *e, uint64_t ts_ms)
+struct row_arg {
+    const jarm__format_ops_t *ops;
+    const jarm_result_t *r;
+};
+
+static void row_fn(jarm__out_t *o, const void *arg)
 {
-    switch (fmt) {
-    case JARM__FMT_CSV:
-        /* The reference's line for a host it could not resolve. */
-        jarm__buf_put(b, e->host, e->host_len);
-        jarm__buf_printf(b, ",Failed to resolve IP,%s\n", zeros);
-        return;
-    case JARM__FMT_JARM_JSON:
-        jarm__buf_puts(b, "{\"host\":");
-        jarm__buf_json_str(b, e->host, e->host_len);
-        jarm__buf_printf(b, ",\"ip\":null,\"result\":\"%s\",\"jarm\":\"%s\"}\n", zeros,
-                         JARM_RAW_EMPTY);
-        return;
-    case JARM__FMT_NDJSON:
-        break;
-    }
-    jarm__buf_puts(b, "{\"host\":");
-    jarm__buf_json_str(b, e->host, e->host_len);
-    if (e->port)
-        jarm__buf_printf(b, ",\"ip\":null,\"port\":%u", e->port);
-    else
-        jarm__buf_puts(b, ",\"ip\":null,\"port\":null");
-    jarm__buf_printf(b, ",\"jarm\":\"%s\",\"status\":\"%s\",\"raw\":\"%s\",\"error\":", zeros,
-                     e->status, JARM_RAW_EMPTY);
-    jarm__buf_json_str(b, e->error, strlen(e->error));
-    jarm__buf_puts(b, ",\"input\":");
-    if (e->source)
-        jarm__buf_json_str(b, e->source, strlen(e->source));
-    else
-        jarm__buf_puts(b, "\"argv\"");
-    jarm__buf_printf(b, ",\"line\":%llu,\"ts\":", (unsigned long long)e->lineno);
-    put_ts(b, ts_ms);
-    jarm__buf_puts(b, "}\n");
+    const struct row_arg *a = arg;
+    a->ops->row(o, a->r);
+    jarm__out_put(o, "\n", 1);
+}
+
+void jarm__row_write(jarm__buf_t *b, jarm__format_t f, const jarm_result_t *r)
+{
+    struct row_arg a = {jarm__format_ops(f), r};
+    buf_write(b, row_fn, &a);
 }
 
 #define SINK_FLUSH_AT (64 * 1024)

@@ -1,5 +1,5 @@
 /*
- * output.h - result rows (NDJSON, the reference's CSV and -j lines) and a buffered sink.
+ * output.h - growable buffers, rows into them (formats: row.h), and a buffered sink.
  */
 #ifndef JARM_OUTPUT_H_
 #define JARM_OUTPUT_H_
@@ -11,7 +11,7 @@
 
 #include <uv.h>
 
-#include "scan.h"
+#include "row.h"
 
 typedef struct jarm__buf_s {
     char *p;
@@ -29,24 +29,8 @@ void jarm__buf_free(jarm__buf_t *b);
  * command line sets it from JARMSWEEP_TEST_FAIL_GROWTH. */
 extern long jarm__buf_fail_after;
 
-typedef enum jarm__format_e { JARM__FMT_NDJSON, JARM__FMT_CSV, JARM__FMT_JARM_JSON } jarm__format_t;
-
-/* A row for a scanned target. ts_ms is the wall clock (ms since the epoch). */
-void jarm__row_target(jarm__buf_t *b, jarm__format_t fmt, const jarm__target_t *t, uint64_t ts_ms);
-
-/* A row for an input that was never scanned (bad_target, dns_error). */
-typedef struct jarm__row_error_s {
-    const char *host; /* as given (may be any bytes) */
-    size_t host_len;
-    unsigned port; /* 0: none */
-    const char *status;
-    const char *error;
-    const char *source; /* input file, or NULL for an argument */
-    uint64_t lineno;
-} jarm__row_error_t;
-
-void jarm__row_error(jarm__buf_t *b, jarm__format_t fmt, const jarm__row_error_t *e,
-                     uint64_t ts_ms);
+/* Append r as one line of format f, newline included. */
+void jarm__row_write(jarm__buf_t *b, jarm__format_t f, const jarm_result_t *r);
 
 /*
  * Rows to a file descriptor, written by a thread of their own so that a slow reader (a full

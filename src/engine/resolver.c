@@ -86,6 +86,7 @@
 
 #include <ares.h>
 
+#include "endpoint.h"
 #include "internal.h"
 #include "jarm.h"
 #include "resolver.h"
@@ -96,8 +97,7 @@ typedef struct ares_channeldata ares_channel_t;
 #endif
 
 /* A DNS name has at most 253 characters without its trailing dot. */
-#define NAME_MAX_LEN  253
-#define LABEL_MAX_LEN 63
+#define NAME_MAX_LEN 253
 /* Initial hash buckets; the table doubles when it holds more entries than buckets. */
 #define BUCKETS_INIT 256
 /* Spare waiter nodes kept for reuse at most. */
@@ -144,14 +144,15 @@ enum dns_state_e { E_QUERY_A = 0, E_QUERY_AAAA, E_DONE };
 
 typedef struct jarm__dns_entry_s {
     struct jarm__dns_entry_s *hnext;               /* hash chain */
-    struct jarm__dns_entry_s *lru_prev, *lru_next; /* done entries only */
+    jarm__queue_t lru;                             /* done entries only */
     jarm__resolver_t *r;
     dns_addr_t *addrs;  /* done entries: naddrs addresses, or NULL */
     dns_waiter_t first; /* the first waiter (cb NULL when none); first.next: the others */
     dns_waiter_t *last; /* the last waiter node, or NULL when first.next is empty */
     /* Queried entries: the list of fresh queries (submitted less than timeout_ms ago), and
      * the list of queries waiting to be retried after a connection error. */
-    struct jarm__dns_entry_s *fresh_prev, *fresh_next, *retry_next;
+    jarm__queue_t fresh_node;
+    struct jarm__dns_entry_s *retry_next;
     uint64_t submitted_ms, retry_due_ms;
     uint8_t fresh, retrying, retries;
     uint32_t hash;
@@ -300,29 +301,6 @@ static int make_key(const char *name, char *key)
     return (int)len;
 }
 
-/* Nonzero if key (lower case, no trailing dot) is a name c-ares can send as is. */
-static int valid_dns_name(const char *key, size_t len)
-{
-    size_t i, label = 0;
-
-    if (len == 0)
-        return 0;
-    for (i = 0; i < len; i++) {
-        char c = key[i];
-        if (c == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-            continue;
-        }
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
-            return 0;
-        if (++label > LABEL_MAX_LEN)
-            return 0;
-    }
-    return label != 0;
-}
-
 static int is_localhost(const char *key, size_t len)
 {
     static const char lh[] = "localhost";
@@ -405,30 +383,6 @@ static void cache_unlink(jarm__resolver_t *r, dns_entry_t *e)
     r->nentries--;
 }
 
-static void lru_remove(jarm__resolver_t *r, dns_entry_t *e)
-{
-    if (e->lru_prev != NULL)
-        e->lru_prev->lru_next = e->lru_next;
-    else
-        r->lru_head = e->lru_next;
-    if (e->lru_next != NULL)
-        e->lru_next->lru_prev = e->lru_prev;
-    else
-        r->lru_tail = e->lru_prev;
-    e->lru_prev = e->lru_next = NULL;
-}
-
-static void lru_push_front(jarm__resolver_t *r, dns_entry_t *e)
-{
-    e->lru_prev = NULL;
-    e->lru_next = r->lru_head;
-    if (r->lru_head != NULL)
-        r->lru_head->lru_prev = e;
-    else
-        r->lru_tail = e;
-    r->lru_head = e;
-}
-
 static void entry_free(dns_entry_t *e)
 {
     free(e->addrs);
@@ -438,9 +392,9 @@ static void entry_free(dns_entry_t *e)
 /* Drop least recently used done entries until a new entry fits under cache_max. */
 static void cache_make_room(jarm__resolver_t *r)
 {
-    while (r->nentries >= r->opts.cache_max && r->lru_tail != NULL) {
-        dns_entry_t *e = r->lru_tail;
-        lru_remove(r, e);
+    while (r->nentries >= r->opts.cache_max && !jarm__queue_empty(&r->lru)) {
+        dns_entry_t *e = JARM__QUEUE_DATA(r->lru.prev, dns_entry_t, lru);
+        jarm__queue_remove(&e->lru);
         cache_unlink(r, e);
         entry_free(e);
         r->stats.evictions++;
@@ -478,15 +432,7 @@ static void fresh_unlink(jarm__resolver_t *r, dns_entry_t *e)
 {
     if (!e->fresh)
         return;
-    if (e->fresh_prev != NULL)
-        e->fresh_prev->fresh_next = e->fresh_next;
-    else
-        r->fresh_head = e->fresh_next;
-    if (e->fresh_next != NULL)
-        e->fresh_next->fresh_prev = e->fresh_prev;
-    else
-        r->fresh_tail = e->fresh_prev;
-    e->fresh_prev = e->fresh_next = NULL;
+    jarm__queue_remove(&e->fresh_node);
     e->fresh = 0;
     r->nfresh--;
 }
@@ -494,13 +440,7 @@ static void fresh_unlink(jarm__resolver_t *r, dns_entry_t *e)
 static void fresh_push(jarm__resolver_t *r, dns_entry_t *e)
 {
     e->submitted_ms = uv_now(r->loop);
-    e->fresh_next = NULL;
-    e->fresh_prev = r->fresh_tail;
-    if (r->fresh_tail != NULL)
-        r->fresh_tail->fresh_next = e;
-    else
-        r->fresh_head = e;
-    r->fresh_tail = e;
+    jarm__queue_insert_tail(&r->fresh, &e->fresh_node);
     e->fresh = 1;
     r->nfresh++;
 }
@@ -511,8 +451,11 @@ static unsigned fresh_expire(jarm__resolver_t *r)
 {
     uint64_t now = uv_now(r->loop);
     unsigned n = 0;
-    while (r->fresh_head != NULL && now - r->fresh_head->submitted_ms >= r->opts.timeout_ms) {
-        fresh_unlink(r, r->fresh_head);
+    dns_entry_t *e;
+    while (!jarm__queue_empty(&r->fresh) &&
+           now - (e = JARM__QUEUE_DATA(r->fresh.next, dns_entry_t, fresh_node))->submitted_ms >=
+               r->opts.timeout_ms) {
+        fresh_unlink(r, e);
         n++;
     }
     return n;
@@ -566,7 +509,7 @@ static void entry_complete(jarm__resolver_t *r, dns_entry_t *e, jarm__dns_status
         e->state = E_DONE;
         e->status = (uint8_t)status;
         e->naddrs = (uint8_t)n;
-        lru_push_front(r, e);
+        jarm__queue_insert_head(&r->lru, &e->lru);
     } else {
         cache_unlink(r, e);
         entry_free(e);
@@ -907,63 +850,23 @@ static void close_polls(jarm__resolver_t *r)
  * Servers
  */
 
-static int parse_port(const char *s, unsigned short *port)
+/* Parse one "IP[:PORT]" item (len bytes) into node. */
+static int parse_server(const char *s, size_t len, struct ares_addr_port_node *node)
 {
-    unsigned long v = 0;
+    jarm__endpoint_t ep;
+    char host[INET6_ADDRSTRLEN];
+    int v6;
 
-    if (*s == '\0')
-        return -1;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        v = v * 10 + (unsigned long)(*s - '0');
-        if (v > 65535)
-            return -1;
-    }
-    if (v == 0)
-        return -1;
-    *port = (unsigned short)v;
-    return 0;
-}
-
-/* Parse one "IP[:PORT]" item (NUL-terminated in buf, modified) into node. */
-static int parse_server(char *buf, struct ares_addr_port_node *node)
-{
-    char *host = buf, *port = NULL, *colon;
-    unsigned short p = 53;
-
-    if (buf[0] == '[') {
-        char *close = strchr(buf, ']');
-        if (close == NULL)
-            return -1;
-        *close = '\0';
-        host = buf + 1;
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1] != '\0')
-            return -1;
-        if (inet_pton(AF_INET6, host, &node->addr.addr6) != 1)
-            return -1;
-        node->family = AF_INET6;
-    } else if ((colon = strchr(buf, ':')) != NULL && strchr(colon + 1, ':') == NULL) {
-        *colon = '\0';
-        port = colon + 1;
-        if (inet_pton(AF_INET, host, &node->addr.addr4) != 1)
-            return -1;
-        node->family = AF_INET;
-    } else if (colon != NULL) {
-        if (inet_pton(AF_INET6, host, &node->addr.addr6) != 1)
-            return -1;
-        node->family = AF_INET6;
-    } else {
-        if (inet_pton(AF_INET, host, &node->addr.addr4) != 1)
-            return -1;
-        node->family = AF_INET;
-    }
-    if (port != NULL && parse_port(port, &p) != 0)
-        return -1;
-    node->udp_port = p;
-    node->tcp_port = p;
+    if (jarm__endpoint_parse(s, len, &ep) != 0 || ep.host_len >= sizeof(host))
+        return JARM_EINVAL;
+    memcpy(host, ep.host, ep.host_len);
+    host[ep.host_len] = '\0';
+    v6 = ep.bracketed || memchr(host, ':', ep.host_len) != NULL;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host,
+                  v6 ? (void *)&node->addr.addr6 : (void *)&node->addr.addr4) != 1)
+        return JARM_EINVAL;
+    node->family = v6 ? AF_INET6 : AF_INET;
+    node->udp_port = node->tcp_port = ep.port_text != NULL ? ep.port : 53;
     return 0;
 }
 
@@ -988,10 +891,9 @@ static int parse_servers(jarm__resolver_t *r, const char *csv, struct ares_addr_
     for (;;) {
         const char *end = strchr(s, ',');
         size_t len = end != NULL ? (size_t)(end - s) : strlen(s);
-        char buf[64];
         struct ares_addr_port_node *node;
 
-        if (len == 0 || len >= sizeof(buf)) {
+        if (len == 0 || len >= 64) {
             (void)snprintf(r->error, sizeof(r->error),
                            len == 0 ? "empty resolver address in \"%s\""
                                     : "invalid resolver address in \"%s\"",
@@ -999,15 +901,13 @@ static int parse_servers(jarm__resolver_t *r, const char *csv, struct ares_addr_
             ret = JARM_EINVAL;
             goto Exit;
         }
-        memcpy(buf, s, len);
-        buf[len] = '\0';
         if ((node = calloc(1, sizeof(*node))) == NULL) {
             ret = UV_ENOMEM;
             goto Exit;
         }
         *tail = node;
         tail = &node->next;
-        if (parse_server(buf, node) != 0) {
+        if (parse_server(s, len, node) != 0) {
             (void)snprintf(r->error, sizeof(r->error),
                            "invalid resolver \"%.*s\" (expected IP, IP:PORT or [IPv6]:PORT, "
                            "port 1-65535)",
@@ -1044,6 +944,8 @@ int jarm__resolver_init(jarm__resolver_t *r, uv_loop_t *loop, const jarm__resolv
     int ret, rc, optmask, version, library = 0;
 
     memset(r, 0, sizeof(*r));
+    jarm__queue_init(&r->fresh);
+    jarm__queue_init(&r->lru);
     r->loop = loop;
     if (opts != NULL)
         r->opts = *opts;
@@ -1203,7 +1105,7 @@ int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_
             deliver(cb, data, JARM__DNS_OK, &a, 1);
         return 0;
     }
-    if (!valid_dns_name(key, (size_t)len)) {
+    if (!jarm__dns_name_valid(key, (size_t)len, 0)) { /* c-ares sends it as is */
         cb(data, JARM__DNS_ERROR, NULL, 0);
         return 0;
     }
@@ -1225,8 +1127,8 @@ int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_
     if ((e = cache_find(r, key, (size_t)len, hash)) != NULL) {
         if (e->state == E_DONE) {
             r->stats.cache_hits++;
-            lru_remove(r, e);
-            lru_push_front(r, e);
+            jarm__queue_remove(&e->lru); /* most recent first */
+            jarm__queue_insert_head(&r->lru, &e->lru);
             deliver(cb, data, (jarm__dns_status_t)e->status, e->addrs, e->naddrs);
             return 0;
         }
@@ -1258,6 +1160,8 @@ int jarm__resolver_resolve(jarm__resolver_t *r, const char *name, jarm__resolve_
     if ((e = malloc(sizeof(*e) + (size_t)len + 1)) == NULL)
         return UV_ENOMEM;
     memset(e, 0, sizeof(*e));
+    jarm__queue_init(&e->lru);
+    jarm__queue_init(&e->fresh_node);
     e->r = r;
     e->hash = hash;
     e->name_len = (uint8_t)len;
@@ -1331,7 +1235,7 @@ static void release(jarm__resolver_t *r)
     free(r->buckets);
     r->buckets = NULL;
     r->nbuckets = r->nentries = 0;
-    r->lru_head = r->lru_tail = NULL;
+    jarm__queue_init(&r->lru);
     while (r->free_waiters != NULL) {
         dns_waiter_t *w = r->free_waiters;
         r->free_waiters = w->next;

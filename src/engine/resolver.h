@@ -18,6 +18,8 @@
 
 #include <uv.h>
 
+#include "queue.h"
+
 /* Addresses reported for one name at most; further records are dropped. */
 #define JARM__DNS_MAX_ADDRS 16
 
@@ -93,7 +95,7 @@ struct jarm__resolver_s {
     jarm__resolver_opts_t opts;
     uv_timer_t timer;
     uv_timer_t retry_timer;                            /* names to ask again (retry_head) */
-    struct jarm__dns_entry_s *fresh_head, *fresh_tail; /* queries within their first try */
+    jarm__queue_t fresh; /* queries within their first try, oldest first */
     unsigned nfresh;
     struct jarm__dns_entry_s *retry_head;
     struct jarm__dns_entry_s *lane; /* the name asked again alone, or NULL */
@@ -103,7 +105,7 @@ struct jarm__resolver_s {
     size_t polls_cap;
     struct jarm__dns_entry_s **buckets;
     size_t nbuckets, nentries;
-    struct jarm__dns_entry_s *lru_head, *lru_tail; /* completed entries, most recent first */
+    jarm__queue_t lru; /* completed entries, most recent first */
     struct jarm__dns_waiter_s *free_waiters;
     size_t nfree_waiters;
     jarm__resolver_stats_t stats;

@@ -12,6 +12,8 @@
 #include <uv.h>
 
 #include "jarm.h"
+#include "poller.h"
+#include "queue.h"
 
 /* Per-probe outcome. */
 typedef enum jarm__pstatus_e {
@@ -91,7 +93,7 @@ struct jarm__target_s {
     uint16_t started; /* bit i: probe i was started (and not given back for a retry) */
     uint8_t in_flight, gate_done;
     uint8_t queued;       /* 1: in the ready queue, 2: waiting for room on its address,
-                             3: a confirmation waiting for its address to settle */
+                             3: a confirmation waiting for its address to settle (node) */
     uint64_t gap_due;     /* queued 3: when it may start */
     uint16_t confirm;     /* bit i: probe i failed while crowded, to be run again alone */
     uint16_t crowd_min;   /* fewest connections in flight to the address at such a failure */
@@ -102,7 +104,7 @@ struct jarm__target_s {
     uint8_t proxy_failed; /* ... and it was the proxy */
     char *strs;
     size_t strs_len, strs_cap;
-    jarm__target_t *next, *prev; /* ready queue or address wait list (both), free list (next) */
+    jarm__queue_t node;   /* the ready queue, an address wait list or the gap list; free list */
     char strs_inline[JARM__STRS_INLINE];
 };
 
@@ -115,6 +117,16 @@ typedef int (*jarm__pull_cb)(jarm__scan_t *s, jarm__target_t *t);
 typedef void (*jarm__result_cb)(jarm__scan_t *s, jarm__target_t *t);
 /* Every pulled target has been reported and nothing is in flight. */
 typedef void (*jarm__done_cb)(jarm__scan_t *s);
+/*
+ * Reading past the answer (optional, set after init): once probe `probe`'s reply is decided
+ * as a ServerHello, after_parse sees the reply's bytes so far and returns 1 to keep the
+ * connection reading (its result is recorded already); each further chunk then goes to
+ * after_data until that returns 0, or until EOF, an error or the connection's deadline.
+ */
+typedef int (*jarm__after_parse_cb)(jarm__scan_t *s, jarm__target_t *t, unsigned probe,
+                                    const uint8_t *reply, size_t len);
+typedef int (*jarm__after_data_cb)(jarm__scan_t *s, jarm__target_t *t, unsigned probe,
+                                   const uint8_t *data, size_t len);
 
 typedef struct jarm__scan_opts_s {
     unsigned concurrency;    /* connections in flight */
@@ -147,26 +159,29 @@ struct jarm__scan_s {
     void *data; /* the caller's */
     jarm__scan_stats_t stats;
 
-    /* Engine state: see scan.c. */
+    jarm__after_parse_cb after_parse; /* NULL: a connection ends with its answer */
+    jarm__after_data_cb after_data;
+
+    /* Engine state: see scan_int.h. */
     uv_timer_t deadline_timer, retry_timer, kick_timer, gap_timer;
-    uv_poll_t ep_poll; /* the private epoll instance of the probe sockets, on the loop */
-    int epfd;
-    struct jarm__conn_s *closed_head, *closed_tail; /* finished, waiting for flush() */
+    jarm__poller_t poller; /* readiness of the probe sockets */
+    const struct jarm__handshake_s *hs; /* the proxy handshake, or NULL for direct */
+    jarm__queue_t closed;   /* finished connections, waiting for the flush */
     int flushing;
-    struct jarm__conn_s *dl_head, *dl_tail; /* connections by deadline (all timeouts equal) */
+    jarm__queue_t deadlines; /* connections by deadline (all timeouts equal: start order) */
     struct jarm__conn_s *free_conns;
     jarm__target_t *free_targets;
-    jarm__target_t *ready_head, *ready_tail; /* targets with probes to start */
-    /* Addresses of active targets, and learned limits of recent ones (see scan.c). */
+    jarm__queue_t ready; /* targets with probes to start */
+    /* Addresses of active targets, and learned limits of recent ones (see pacing.c). */
     jarm__addr_t **addr_buckets;
     size_t addr_mask;
     jarm__addr_t *free_addrs;
-    jarm__addr_t *lru_head, *lru_tail; /* idle addresses that showed limiting, oldest first */
+    jarm__queue_t lru; /* idle addresses that showed limiting, oldest first */
     size_t lru_n;
     uint64_t addr_seed;
     unsigned parked, park_max; /* targets waiting for room on their address */
-    jarm__target_t *gap_head, *gap_tail; /* confirmations waiting for their address to settle */
-    uint8_t **free_rx;                       /* pool of JARM_RX_MAX receive buffers */
+    jarm__queue_t gap;         /* confirmations waiting for their address to settle */
+    uint8_t **free_rx;         /* pool of JARM_RX_MAX receive buffers */
     size_t free_rx_n, free_rx_cap;
     void **blocks; /* every slab allocated, freed at close */
     size_t nblocks, blocks_cap;

@@ -27,11 +27,13 @@
 #include <arpa/inet.h>
 
 #include "baseline.h"
+#include "jarm.h"
+#include "endpoint.h"
 #include "jsonread.h"
 #include "util.h"
 #include "fplist.h"
 
-#define NONE UINT32_MAX
+#define NONE JARM__HTAB_NONE
 
 /* The longest fingerprint kept: 62 + 3k characters (ALPN holding ',', jarm(7)) fit in this. */
 #define FP_MAX 255
@@ -48,7 +50,7 @@ void jarm__baseline_free(jarm__baseline_t *b)
 {
     free(b->v);
     free(b->arena);
-    free(b->tab);
+    jarm__htab_free(&b->tab);
     jarm__baseline_init(b);
 }
 
@@ -63,11 +65,6 @@ const char *jarm__baseline_verdict_name(jarm__baseline_verdict_t v)
         break;
     }
     return "new";
-}
-
-static int is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
 /* ASCII lower case, whatever the locale. */
@@ -110,74 +107,50 @@ static size_t host_norm(const char *h, size_t n, char *out)
     return n;
 }
 
-static uint64_t key_hash(const char *h, size_t n, unsigned port)
+/* A key: a normalised host and a port. */
+typedef struct blkey_s {
+    const char *host;
+    size_t len;
+    unsigned port;
+} blkey_t;
+
+static int rec_eq(const void *ctx, uint32_t idx, const void *key, size_t klen)
 {
-    uint64_t x = 0xcbf29ce484222325u ^ port;
-    for (size_t i = 0; i < n; i++)
-        x = (x ^ (unsigned char)h[i]) * 0x100000001b3u;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdu;
-    x ^= x >> 33;
-    return x;
+    const jarm__baseline_t *b = ctx;
+    const jarm__blrec_t *r = &b->v[idx];
+    const blkey_t *k = key;
+    (void)klen;
+    return r->port == k->port && r->host_len == k->len &&
+           memcmp(b->arena + r->host, k->host, k->len) == 0;
 }
 
-/* The slot of key (host, port) with hash h, or the empty slot where it would go. */
-static jarm__blslot_t *slot_find(const jarm__baseline_t *b, uint64_t h, const char *host, size_t hl,
-                                 unsigned port)
+/* The slot of key k (hash *h, computed here), or the empty slot where it would go. */
+static jarm__htslot_t *slot_find(const jarm__baseline_t *b, const blkey_t *k, uint64_t *h)
 {
-    for (size_t i = (size_t)h & b->mask;; i = (i + 1) & b->mask) {
-        jarm__blslot_t *s = &b->tab[i];
-        const jarm__blrec_t *r;
-        if (s->head == NONE)
-            return s;
-        r = &b->v[s->head];
-        if (s->hash == h && r->port == port && r->host_len == hl &&
-            memcmp(b->arena + r->host, host, hl) == 0)
-            return s;
-    }
+    *h = jarm__hash_bytes(k->host, k->len, k->port);
+    return jarm__htab_find(&b->tab, *h, rec_eq, b, k, sizeof(*k));
 }
 
 /* Link record i into the table (its key's chain, or a new slot). */
 static void link_rec(jarm__baseline_t *b, uint32_t i)
 {
     jarm__blrec_t *r = &b->v[i];
-    const char *host = b->arena + r->host;
-    uint64_t h = key_hash(host, r->host_len, r->port);
-    jarm__blslot_t *s = slot_find(b, h, host, r->host_len, r->port);
+    blkey_t k = {b->arena + r->host, r->host_len, r->port};
+    uint64_t h;
+    jarm__htslot_t *s = slot_find(b, &k, &h);
+    uint32_t prev = jarm__htab_append(&b->tab, s, h, i);
 
     r->next = NONE;
-    if (s->head == NONE) {
-        s->hash = h;
-        s->head = i;
-        b->keys++;
-    } else {
-        b->v[s->tail].next = i;
-    }
-    s->tail = i;
+    if (prev != NONE)
+        b->v[prev].next = i;
 }
 
 /* Empty the table and link every record into it again, in order. */
 static void relink(jarm__baseline_t *b)
 {
-    for (size_t i = 0; i <= b->mask; i++)
-        b->tab[i].head = b->tab[i].tail = NONE;
-    b->keys = 0;
+    jarm__htab_clear(&b->tab);
     for (size_t i = 0; i < b->n; i++)
         link_rec(b, (uint32_t)i);
-}
-
-/* Replace the table by one of size slots (a power of two). Returns 0 or -1. */
-static int rebuild(jarm__baseline_t *b, size_t size)
-{
-    jarm__blslot_t *t = malloc(size * sizeof(*t));
-
-    if (t == NULL)
-        return -1;
-    free(b->tab);
-    b->tab = t;
-    b->mask = size - 1;
-    relink(b);
-    return 0;
 }
 
 /* Copy s (n bytes) and a NUL into the arena; returns its offset or SIZE_MAX. */
@@ -207,16 +180,18 @@ static size_t arena_put(jarm__baseline_t *b, const char *s, size_t n)
 static int add_row(jarm__baseline_t *b, const char *host, size_t hl, unsigned port, const char *fp,
                    size_t fl)
 {
-    uint64_t h = key_hash(host, hl, port);
-    jarm__blslot_t *s;
+    blkey_t k = {host, hl, port};
+    uint64_t h;
+    jarm__htslot_t *s;
     jarm__blrec_t *r;
     size_t ho, fo;
 
-    if (b->tab == NULL || 2 * (b->keys + 1) > b->mask + 1) {
-        if (rebuild(b, b->tab == NULL ? 1024 : 2 * (b->mask + 1)) != 0)
-            return -1;
+    if (b->tab.slot == NULL || 2 * (b->tab.keys + 1) > b->tab.mask + 1) {
+        if (jarm__htab_reset(&b->tab, b->tab.slot == NULL ? 1024 : 2 * (b->tab.mask + 1)) != 0)
+            return -ENOMEM;
+        relink(b);
     }
-    s = slot_find(b, h, host, hl, port);
+    s = slot_find(b, &k, &h);
     if (s->head != NONE) {
         for (uint32_t i = s->head; i != NONE; i = b->v[i].next)
             if (b->v[i].fp_len == fl && memcmp(b->arena + b->v[i].fp, fp, fl) == 0)
@@ -225,15 +200,15 @@ static int add_row(jarm__baseline_t *b, const char *host, size_t hl, unsigned po
         ho = b->v[s->head].host;
     } else {
         if ((ho = arena_put(b, host, hl)) == SIZE_MAX)
-            return -1;
+            return -ENOMEM;
     }
     if ((fo = arena_put(b, fp, fl)) == SIZE_MAX)
-        return -1;
+        return -ENOMEM;
     if (b->n == b->cap) {
         size_t ncap = b->cap ? 2 * b->cap : 1024;
         jarm__blrec_t *nv;
         if (b->n >= NONE - 1 || (nv = realloc(b->v, ncap * sizeof(*nv))) == NULL)
-            return -1;
+            return -ENOMEM;
         b->v = nv;
         b->cap = ncap;
     }
@@ -259,12 +234,13 @@ typedef struct line_s {
     size_t errlen;
 } line_t;
 
-/* Put "NAME:LINE: WHAT" (with " 'Q'" after WHAT when q is given) into the caller's err. */
+/* Put "NAME:LINE: WHAT" (with " 'Q'" after WHAT when q is given) into the caller's err;
+ * returns JARM_EINVAL. */
 static int fail(const line_t *ln, const char *what, const char *q)
 {
     (void)snprintf(ln->err, ln->errlen, "%s:%llu: %s%s%s%s", ln->name,
                    (unsigned long long)ln->lineno, what, q ? " '" : "", q ? q : "", q ? "'" : "");
-    return -1;
+    return JARM_EINVAL;
 }
 
 static int bad_fp(const line_t *ln, const char *fp, size_t n)
@@ -294,66 +270,49 @@ static int take(jarm__baseline_t *b, const line_t *ln, const char *host, size_t 
         return bad_target(ln, host, hl);
     for (size_t i = 0; i < fl; i++)
         lfp[i] = lower(fp[i]);
-    if (add_row(b, nh, nl, port, lfp, fl) != 0)
-        return fail(ln, "out of memory", NULL);
-    return 0;
-}
-
-/* A decimal port 1..65535 of n bytes; returns it or 0. */
-static unsigned port_parse(const char *s, size_t n)
-{
-    unsigned v = 0;
-    if (n == 0 || n > 5)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (unsigned)(s[i] - '0');
+    if (add_row(b, nh, nl, port, lfp, fl) != 0) {
+        (void)fail(ln, "out of memory", NULL);
+        return -ENOMEM;
     }
-    return v <= 65535 ? v : 0;
+    return 0;
 }
 
 /* `HOST[:PORT] FINGERPRINT` */
 static int parse_text(jarm__baseline_t *b, const line_t *ln, const char *s, size_t n)
 {
-    const char *tok[3], *host, *colon;
+    const char *tok[3], *host;
     size_t tl[3], nt = 0, p = 0, hl;
     unsigned port = 443;
+    jarm__endpoint_t ep;
 
     while (p < n && nt < 3) {
-        while (p < n && is_blank(s[p]))
+        while (p < n && jarm__is_space(s[p]))
             p++;
         if (p == n)
             break;
         tok[nt] = s + p;
-        while (p < n && !is_blank(s[p]))
+        while (p < n && !jarm__is_space(s[p]))
             p++;
         tl[nt] = (size_t)(s + p - tok[nt]);
         nt++;
     }
     if (nt != 2)
         return fail(ln, "expected 'host[:port] fingerprint'", NULL);
-    host = tok[0];
-    hl = tl[0];
-    if (host[0] == '[') {
-        const char *close = memchr(host, ']', hl);
-        if (close == NULL)
-            return bad_target(ln, tok[0], tl[0]);
-        if ((size_t)(close - host) + 1 < hl) {
-            if (close[1] != ':' ||
-                (port = port_parse(close + 2, hl - (size_t)(close - host) - 2)) == 0)
-                return fail(ln, "bad port", NULL);
-            hl = (size_t)(close - host) + 1;
-        }
-    } else if ((colon = memchr(host, ':', hl)) != NULL &&
-               memchr(colon + 1, ':', hl - (size_t)(colon - host) - 1) == NULL) {
-        /* Exactly one ':': HOST:PORT. More than one is a bare IPv6 address. */
-        if ((port = port_parse(colon + 1, hl - (size_t)(colon - host) - 1)) == 0)
-            return fail(ln, "bad port", NULL);
-        hl = (size_t)(colon - host);
-    }
-    if (hl == 0)
+    switch (jarm__endpoint_parse(tok[0], tl[0], &ep) == 0 ? JARM__EP_OK : ep.bad) {
+    case JARM__EP_OK:
+        break;
+    case JARM__EP_AFTER:
+    case JARM__EP_PORT:
+        return fail(ln, "bad port", NULL);
+    case JARM__EP_NO_CLOSE:
+    case JARM__EP_NO_HOST:
         return bad_target(ln, tok[0], tl[0]);
+    }
+    /* The key form of a host keeps [IPv6] brackets (host_norm drops them). */
+    host = ep.bracketed ? ep.host - 1 : ep.host;
+    hl = ep.bracketed ? ep.host_len + 2 : ep.host_len;
+    if (ep.port_text != NULL)
+        port = ep.port;
     return take(b, ln, host, hl, port, tok[1], tl[1]);
 }
 
@@ -369,12 +328,7 @@ static int parse_csv(jarm__baseline_t *b, const line_t *ln, const char *s, size_
         size_t end = c ? (size_t)(c - s) : n;
         const char *x = s + p;
         size_t xl = end - p;
-        while (xl > 0 && is_blank(x[0])) {
-            x++;
-            xl--;
-        }
-        while (xl > 0 && is_blank(x[xl - 1]))
-            xl--;
+        jarm__trim(&x, &xl);
         if (nf < 3) {
             f[nf] = x;
             fl[nf++] = xl;
@@ -398,7 +352,7 @@ static int parse_csv(jarm__baseline_t *b, const line_t *ln, const char *s, size_
     if (fl[1] == 20 && memcmp(f[1], "Failed to resolve IP", 20) == 0)
         return 1;
     /* Keep the host as written, minus blanks around it. */
-    while (fl[0] > 0 && is_blank(f[0][0])) {
+    while (fl[0] > 0 && jarm__is_space(f[0][0])) {
         f[0]++;
         fl[0]--;
     }
@@ -471,12 +425,7 @@ static int parse_line(jarm__baseline_t *b, const line_t *ln, const char *s, size
 {
     const char *hash;
 
-    while (n > 0 && is_blank(s[0])) {
-        s++;
-        n--;
-    }
-    while (n > 0 && is_blank(s[n - 1]))
-        n--;
+    jarm__trim(&s, &n);
     if (n == 0 || s[0] == '#')
         return 2;
     if (s[0] == '{')
@@ -506,15 +455,14 @@ static void rollback(jarm__baseline_t *b, const mark_t *m)
     b->alen = m->alen;
     b->rows = m->rows;
     b->skipped = m->skipped;
-    if (b->tab != NULL)
-        relink(b);
+    relink(b);
 }
 
-/* Count one parsed line; returns 0 or -1. */
+/* Count one parsed line; returns 0 or the line's error code. */
 static int count(jarm__baseline_t *b, int r)
 {
     if (r < 0)
-        return -1;
+        return r;
     if (r == 0)
         b->rows++;
     else if (r == 1)
@@ -528,6 +476,7 @@ int64_t jarm__baseline_parse(jarm__baseline_t *b, const char *name, const char *
     mark_t m = mark(b);
     line_t ln = {name, 0, err, errlen};
     size_t at = 0;
+    int r;
 
     if (errlen > 0)
         err[0] = '\0';
@@ -537,9 +486,9 @@ int64_t jarm__baseline_parse(jarm__baseline_t *b, const char *name, const char *
 
         at += ll + (nl != NULL);
         ln.lineno++;
-        if (count(b, parse_line(b, &ln, line, ll)) != 0) {
+        if ((r = count(b, parse_line(b, &ln, line, ll))) != 0) {
             rollback(b, &m);
-            return -1;
+            return r;
         }
     }
     return (int64_t)(b->rows - m.rows);
@@ -553,25 +502,27 @@ int64_t jarm__baseline_load(jarm__baseline_t *b, const char *path, char *err, si
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    int64_t ret = -1;
+    int64_t ret;
 
     if (f == NULL) {
-        (void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
+        ret = errno ? -errno : -EIO;
+        (void)snprintf(err, errlen, "%s: %s", path, strerror((int)-ret));
+        return ret;
     }
     while ((got = getline(&line, &cap, f)) >= 0) {
         size_t ll = (size_t)got;
         if (ll > 0 && line[ll - 1] == '\n')
             ll--;
         ln.lineno++;
-        if (count(b, parse_line(b, &ln, line, ll)) != 0) {
+        if ((ret = count(b, parse_line(b, &ln, line, ll))) != 0) {
             rollback(b, &m);
             goto Exit;
         }
     }
     if (!feof(f)) {
+        ret = errno == ENOMEM ? -ENOMEM : -EIO;
         (void)snprintf(err, errlen, "%s: %s", path,
-                       errno == ENOMEM ? "out of memory" : "read error");
+                       ret == -ENOMEM ? "out of memory" : "read error");
         rollback(b, &m);
         goto Exit;
     }
@@ -583,23 +534,24 @@ Exit:
 }
 
 /* The slot of (host, port) with the host not yet normalised, or NULL. */
-static const jarm__blslot_t *find(const jarm__baseline_t *b, const char *host, size_t hl,
+static const jarm__htslot_t *find(const jarm__baseline_t *b, const char *host, size_t hl,
                                   unsigned port)
 {
     char nh[JARM__BASELINE_HOST_MAX + 1];
-    size_t nl;
-    const jarm__blslot_t *s;
+    blkey_t k = {nh, 0, port};
+    uint64_t h;
+    const jarm__htslot_t *s;
 
-    if (b->tab == NULL || (nl = host_norm(host, hl, nh)) == 0)
+    if (b->tab.slot == NULL || (k.len = host_norm(host, hl, nh)) == 0)
         return NULL;
-    s = slot_find(b, key_hash(nh, nl, port), nh, nl, port);
+    s = slot_find(b, &k, &h);
     return s->head == NONE ? NULL : s;
 }
 
 const char *jarm__baseline_lookup(const jarm__baseline_t *b, const char *host, size_t host_len,
                                   unsigned port)
 {
-    const jarm__blslot_t *s = find(b, host, host_len, port);
+    const jarm__htslot_t *s = find(b, host, host_len, port);
     return s == NULL ? NULL : b->arena + b->v[s->tail].fp;
 }
 
@@ -607,7 +559,7 @@ jarm__baseline_verdict_t jarm__baseline_check(const jarm__baseline_t *b, const c
                                               size_t host_len, unsigned port, const char *fp,
                                               size_t fp_len, const char **old)
 {
-    const jarm__blslot_t *s = find(b, host, host_len, port);
+    const jarm__htslot_t *s = find(b, host, host_len, port);
 
     if (old != NULL)
         *old = NULL;

@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "htab.h"
+
 /* Longest host accepted in a baseline row (names have at most 253 characters). */
 #define JARM__BASELINE_HOST_MAX 1024
 
@@ -56,20 +58,14 @@ typedef struct jarm__blrec_s {
     uint16_t fp_len;
 } jarm__blrec_t;
 
-typedef struct jarm__blslot_s {
-    uint64_t hash;
-    uint32_t head, tail; /* first and last record of the key; UINT32_MAX: empty slot */
-} jarm__blslot_t;
-
 typedef struct jarm__baseline_s {
     jarm__blrec_t *v; /* records in the order they were first seen; owned */
     size_t n, cap;
     char *arena; /* hosts and fingerprints, each NUL-terminated; owned */
     size_t alen, acap;
-    jarm__blslot_t *tab; /* open addressing on (host, port); owned */
-    size_t mask, keys;   /* table size - 1; number of distinct keys */
-    uint64_t rows;       /* rows read, duplicates included */
-    uint64_t skipped;    /* rows skipped: bad_target, dns_error, unresolved CSV rows */
+    jarm__htab_t tab; /* by (host, port); tab.keys: the number of distinct keys; owned */
+    uint64_t rows;    /* rows read, duplicates included */
+    uint64_t skipped; /* rows skipped: bad_target, dns_error, unresolved CSV rows */
 } jarm__baseline_t;
 
 /* An empty baseline. Never fails; release with jarm__baseline_free. */
@@ -84,16 +80,16 @@ void jarm__baseline_free(jarm__baseline_t *b);
  * the file is added and err receives "NAME:LINE: WHAT", WHAT being one of "bad fingerprint
  * 'x'", "bad target 'x'", "bad port", "bad JSON row", "row without a fingerprint", "row
  * without a host", "expected 'host[:port] fingerprint'". Returns the number of rows taken
- * (skipped rows not counted), or -1.
+ * (skipped rows not counted), or JARM_EINVAL (a bad line) or -ENOMEM.
  */
 int64_t jarm__baseline_parse(jarm__baseline_t *b, const char *name, const char *buf, size_t len,
                              char *err, size_t errlen);
 
 /*
  * Read the file at path (line by line: an NDJSON file of any size needs memory only for
- * its keys and fingerprints) and add its rows as jarm__baseline_parse. Errors (-1 and a
- * message in err): "PATH: No such file or directory" (strerror), the parse errors, out of
- * memory.
+ * its keys and fingerprints) and add its rows as jarm__baseline_parse. Errors (a negative
+ * code and a message in err): -errno and "PATH: No such file or directory" (strerror), the
+ * parse errors, -EIO (read error), -ENOMEM.
  */
 int64_t jarm__baseline_load(jarm__baseline_t *b, const char *path, char *err, size_t errlen);
 

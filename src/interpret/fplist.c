@@ -25,9 +25,11 @@
 #include <unistd.h>
 
 #include "fplist.h"
+#include "jarm.h"
+#include "readfile.h"
 #include "util.h"
 
-#define NONE UINT32_MAX
+#define NONE JARM__HTAB_NONE
 
 /* The longest bundled name accepted by jarm__fplist_load_spec. */
 #define NAME_MAX_LEN 64
@@ -47,14 +49,10 @@ static char lower(char c)
     return c;
 }
 
+/* Lists may spell fingerprints in upper case. */
 static int hexval(char c)
 {
-    c = lower(c);
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    return jarm__hex_digit(c, 1);
 }
 
 size_t jarm__fplist_valid(const char *s, size_t len, unsigned flags)
@@ -82,28 +80,6 @@ size_t jarm__fplist_valid(const char *s, size_t len, unsigned flags)
     return len;
 }
 
-/*
- * A 64-bit hash of n bytes, eight at a time (the keys are 30 and 62 bytes). The final
- * mixer is MurmurHash3's fmix64, so the low bits used as the table index are well spread.
- */
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15u ^ n, w;
-
-    for (; n >= 8; s += 8, n -= 8) {
-        memcpy(&w, s, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdu;
-        h ^= h >> 29;
-    }
-    w = 0;
-    memcpy(&w, s, n);
-    h = (h ^ w) * 0xff51afd7ed558ccdu;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53u;
-    h ^= h >> 33;
-    return h;
-}
-
 void jarm__fplist_init(jarm__fplist_t *l)
 {
     memset(l, 0, sizeof(*l));
@@ -115,78 +91,62 @@ void jarm__fplist_free(jarm__fplist_t *l)
         free(l->bufs[i]);
     free(l->bufs);
     free(l->v);
-    free(l->full);
-    free(l->half);
+    jarm__htab_free(&l->full);
+    jarm__htab_free(&l->half);
     jarm__fplist_init(l);
 }
 
-/* Find key (klen bytes, hash h) in table t, or the empty slot where it would go. */
-static jarm__fpslot_t *slot_find(const jarm__fplist_t *l, jarm__fpslot_t *t, size_t mask,
-                                 uint64_t h, const char *key, size_t klen)
+/* Whether entry idx of the list ctx starts with key (klen bytes). */
+static int entry_eq(const void *ctx, uint32_t idx, const void *key, size_t klen)
 {
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        jarm__fpslot_t *s = &t[i];
-        if (s->head == NONE || (s->hash == h && memcmp(l->v[s->head].fp, key, klen) == 0))
-            return s;
-    }
+    const jarm__fplist_t *l = ctx;
+    return memcmp(l->v[idx].fp, key, klen) == 0;
 }
 
-/* Append entry idx to the chain of its key in table t; next is its link field. */
-static void slot_add(jarm__fplist_t *l, jarm__fpslot_t *t, size_t mask, uint32_t idx, size_t klen,
-                     int full)
+/* The slot of fingerprint key (klen bytes: the whole or the half) in table t. */
+static jarm__htslot_t *slot_find(const jarm__fplist_t *l, const jarm__htab_t *t, const char *key,
+                                 size_t klen)
+{
+    return jarm__htab_find(t, jarm__hash_bytes(key, klen, 0), entry_eq, l, key, klen);
+}
+
+/* Append entry idx to the chain of its key (its first klen characters) in table t. */
+static void slot_add(jarm__fplist_t *l, jarm__htab_t *t, uint32_t idx, size_t klen, int full)
 {
     jarm__fpentry_t *e = &l->v[idx];
-    uint64_t h = hash_bytes(e->fp, klen);
-    jarm__fpslot_t *s = slot_find(l, t, mask, h, e->fp, klen);
+    uint64_t h = jarm__hash_bytes(e->fp, klen, 0);
+    uint32_t prev = jarm__htab_append(t, jarm__htab_find(t, h, entry_eq, l, e->fp, klen), h, idx);
 
-    if (s->head == NONE) {
-        s->hash = h;
-        s->head = idx;
-    } else if (full) {
-        l->v[s->tail].next_full = idx;
-    } else {
-        l->v[s->tail].next_half = idx;
-    }
-    s->tail = idx;
-}
-
-static jarm__fpslot_t *table_new(size_t size)
-{
-    jarm__fpslot_t *t = malloc(size * sizeof(*t));
-    if (t == NULL)
-        return NULL;
-    for (size_t i = 0; i < size; i++)
-        t[i].head = t[i].tail = NONE;
-    return t;
+    if (prev == NONE)
+        return;
+    if (full)
+        l->v[prev].next_full = idx;
+    else
+        l->v[prev].next_half = idx;
 }
 
 /* Rebuild both tables from the entries. Returns 0, or -1 if out of memory (l unchanged). */
 static int reindex(jarm__fplist_t *l)
 {
-    size_t size = 16;
-    jarm__fpslot_t *full, *half;
+    jarm__htab_t full, half;
 
-    while (size < 2 * l->n)
-        size *= 2;
-    full = table_new(size);
-    half = table_new(size);
-    if (full == NULL || half == NULL) {
-        free(full);
-        free(half);
+    jarm__htab_init(&full);
+    jarm__htab_init(&half);
+    if (jarm__htab_reset(&full, 2 * l->n) != 0 || jarm__htab_reset(&half, 2 * l->n) != 0) {
+        jarm__htab_free(&full);
         return -1;
     }
-    free(l->full);
-    free(l->half);
+    jarm__htab_free(&l->full);
+    jarm__htab_free(&l->half);
     l->full = full;
     l->half = half;
-    l->full_mask = l->half_mask = size - 1;
     for (size_t i = 0; i < l->n; i++) {
         jarm__fpentry_t *e = &l->v[i];
         e->next_full = e->next_half = NONE;
         if (e->len == JARM__FPLIST_FULL && memcmp(e->fp, zeros, JARM__FPLIST_FULL) != 0)
-            slot_add(l, l->full, l->full_mask, (uint32_t)i, JARM__FPLIST_FULL, 1);
+            slot_add(l, &l->full, (uint32_t)i, JARM__FPLIST_FULL, 1);
         if (memcmp(e->fp, zeros, JARM__FPLIST_HALF) != 0)
-            slot_add(l, l->half, l->half_mask, (uint32_t)i, JARM__FPLIST_HALF, 0);
+            slot_add(l, &l->half, (uint32_t)i, JARM__FPLIST_HALF, 0);
     }
     return 0;
 }
@@ -242,7 +202,7 @@ int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf,
     char *text = malloc(len + 1), *fname = malloc(namelen + 1);
     uint32_t lineno = 0;
     int seen_entry = 0;
-    int64_t ret = -1;
+    int64_t ret = JARM_EINVAL;
 
     if (text == NULL || fname == NULL) {
         free(text);
@@ -332,6 +292,7 @@ int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf,
 
 Oom:
     (void)snprintf(err, errlen, "%s: out of memory", name);
+    ret = -ENOMEM;
 Fail:
     /* All or nothing: drop the file's entries and buffers; the tables never saw them. */
     l->n = n0;
@@ -340,14 +301,15 @@ Fail:
     return ret;
 }
 
-int64_t jarm__fplist_load(jarm__fplist_t *l, const char *path, char *err, size_t errlen)
+/* Read the file at path and jarm__fplist_parse it. */
+static int64_t load(jarm__fplist_t *l, const char *path, char *err, size_t errlen)
 {
     char *buf;
     size_t len;
     int64_t ret;
 
-    if (jarm__read_file(path, &buf, &len, err, errlen) != 0)
-        return -1;
+    if ((ret = jarm__read_file(path, &buf, &len, err, errlen)) != 0)
+        return ret;
     ret = jarm__fplist_parse(l, path, buf, len, err, errlen);
     free(buf);
     return ret;
@@ -376,16 +338,16 @@ int64_t jarm__fplist_load_spec(jarm__fplist_t *l, const char *spec, const char *
             char path[4096];
             int pl = snprintf(path, sizeof(path), "%.*s/%s.tsv", (int)dl, d, spec);
             if (dl > 0 && pl > 0 && (size_t)pl < sizeof(path) && access(path, F_OK) == 0)
-                return jarm__fplist_load(l, path, err, errlen);
+                return load(l, path, err, errlen);
             d += dl + (colon != NULL);
         }
         if (access(spec, F_OK) != 0) {
             (void)snprintf(err, errlen, "%s: no such list file, and no bundled list %s.tsv in %s",
                            spec, spec, dirs[0] != '\0' ? dirs : "(no directory)");
-            return -1;
+            return -ENOENT;
         }
     }
-    return jarm__fplist_load(l, spec, err, errlen);
+    return load(l, spec, err, errlen);
 }
 
 /* Labels deduplicated exactly up to this many per match; beyond, counted as they come. */
@@ -426,8 +388,7 @@ size_t jarm__fplist_match(const jarm__fplist_t *l, const char *fp, size_t len, c
 
     /* Exact labels first, so that a label with an exact entry is never also a prefix one. */
     if (len == JARM__FPLIST_FULL && memcmp(q, zeros, JARM__FPLIST_FULL) != 0) {
-        const jarm__fpslot_t *s = slot_find(l, l->full, l->full_mask,
-                                            hash_bytes(q, JARM__FPLIST_FULL), q, JARM__FPLIST_FULL);
+        const jarm__htslot_t *s = slot_find(l, &l->full, q, JARM__FPLIST_FULL);
         for (uint32_t i = s->head; i != NONE; i = l->v[i].next_full) {
             if (!seen_add(&seen, l->v[i].label))
                 continue;
@@ -437,8 +398,7 @@ size_t jarm__fplist_match(const jarm__fplist_t *l, const char *fp, size_t len, c
         }
     }
     if (memcmp(q, zeros, JARM__FPLIST_HALF) != 0) {
-        const jarm__fpslot_t *s = slot_find(l, l->half, l->half_mask,
-                                            hash_bytes(q, JARM__FPLIST_HALF), q, JARM__FPLIST_HALF);
+        const jarm__htslot_t *s = slot_find(l, &l->half, q, JARM__FPLIST_HALF);
         for (uint32_t i = s->head; i != NONE; i = l->v[i].next_half) {
             const jarm__fpentry_t *e = &l->v[i];
             if (len == JARM__FPLIST_FULL && e->len == JARM__FPLIST_FULL &&

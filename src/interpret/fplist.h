@@ -35,6 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "htab.h"
+
 /* Lengths of a whole fingerprint and of its cipher/version half. */
 #define JARM__FPLIST_FULL 62
 #define JARM__FPLIST_HALF 30
@@ -52,19 +54,12 @@ typedef struct jarm__fpentry_s {
     uint32_t next_half;             /* next entry with the same first 30, or UINT32_MAX */
 } jarm__fpentry_t;
 
-/* A hash table slot: the first and last entry of one key's chain (UINT32_MAX: empty). */
-typedef struct jarm__fpslot_s {
-    uint64_t hash;
-    uint32_t head, tail;
-} jarm__fpslot_t;
-
 typedef struct jarm__fplist_s {
     jarm__fpentry_t *v; /* entries in load order; owned */
     size_t n, cap;
     char **bufs; /* file texts and names the entries point into; owned */
     size_t nbufs;
-    jarm__fpslot_t *full, *half; /* open addressing, power-of-two sizes; owned */
-    size_t full_mask, half_mask; /* table size - 1 (tables are NULL while empty) */
+    jarm__htab_t full, half; /* by the whole fingerprint and by its half; owned */
 } jarm__fplist_t;
 
 /* An empty list. Never fails; release with jarm__fplist_free. */
@@ -78,23 +73,20 @@ void jarm__fplist_free(jarm__fplist_t *l);
  * name is the file name used in messages and in jarm__fpentry_t.file (copied). All or
  * nothing: on the first bad line nothing of the file is added and err receives
  * "NAME:LINE: bad fingerprint 'x'" or "NAME:LINE: missing label". Returns the number of
- * entries added, or -1. Labels returned by earlier matches stay valid.
+ * entries added, or JARM_EINVAL (a bad line) or -ENOMEM. Labels returned by earlier matches
+ * stay valid.
  */
 int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf, size_t len,
                            char *err, size_t errlen);
 
 /*
- * Read the file at path and jarm__fplist_parse it. Errors (-1 and a message in err):
- * "PATH: No such file or directory" (strerror), the parse errors, out of memory.
- */
-int64_t jarm__fplist_load(jarm__fplist_t *l, const char *path, char *err, size_t errlen);
-
-/*
  * Load a list given as on the command line (`--match c2`): a bundled name (letters, digits,
  * '-' and '_' only) is looked up as NAME.tsv in each directory of dirs, a ':'-separated
  * search path (NULL or "" for none), first found wins; anything else, or a bare name found
- * in no directory, is a path. Errors as jarm__fplist_load, or "NAME: no such list file,
- * and no bundled list NAME.tsv in DIRS".
+ * in no directory, is a path, read whole and given to jarm__fplist_parse. Errors (a
+ * negative code and a message in err): those of jarm__fplist_parse; a file that cannot be
+ * read, -errno with "PATH: No such file or directory" (strerror); a bare name found nowhere,
+ * -ENOENT with "NAME: no such list file, and no bundled list NAME.tsv in DIRS".
  */
 int64_t jarm__fplist_load_spec(jarm__fplist_t *l, const char *spec, const char *dirs, char *err,
                                size_t errlen);

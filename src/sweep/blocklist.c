@@ -26,16 +26,12 @@
 #include <netinet/in.h>
 
 #include "blocklist.h"
+#include "readfile.h"
 #include "util.h"
 
 /* ::ffff:0:0/96, the IPv4-mapped addresses. */
 #define MAPPED_LO 0x0000ffff00000000u
 #define MAPPED_HI 0x0000ffffffffffffu
-
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
 
 static uint64_t sat_add(uint64_t a, uint64_t b)
 {
@@ -59,45 +55,11 @@ static jarm__u128_t u128_min(jarm__u128_t a, jarm__u128_t b)
     return jarm__u128_cmp(a, b) <= 0 ? a : b;
 }
 
-/* Whether an interval ending at hi and one starting at lo >= the first's start overlap or
- * touch, so that they merge into one. */
-static int touches(jarm__u128_t hi, jarm__u128_t lo)
-{
-    if (jarm__u128_cmp(lo, hi) <= 0)
-        return 1;
-    return jarm__u128_cmp(jarm__u128_add64(hi, 1), lo) == 0;
-}
-
-static int ivl_cmp(const void *a, const void *b)
-{
-    const jarm__ivl_t *x = a, *y = b;
-    return jarm__u128_cmp(x->lo, y->lo);
-}
-
-/* Sort v and merge it in place into a normal set; returns the new count. */
-static size_t normalise(jarm__ivl_t *v, size_t n)
-{
-    size_t o = 0;
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof(*v), ivl_cmp);
-    for (size_t i = 1; i < n; i++) {
-        if (touches(v[o].hi, v[i].lo)) {
-            v[o].hi = u128_max(v[o].hi, v[i].hi);
-        } else {
-            v[++o] = v[i];
-        }
-    }
-    return o + 1;
-}
-
 /* Append [lo, hi] to out (room guaranteed), merging with the last interval if they touch. */
 static void push(jarm__ivl_t *out, size_t *n, jarm__u128_t lo, jarm__u128_t hi)
 {
-    if (*n > 0 && touches(out[*n - 1].hi, lo)) {
-        out[*n - 1].hi = u128_max(out[*n - 1].hi, hi);
+    if (*n > 0 && jarm__u128_absorb(&out[*n - 1].hi, lo, hi))
         return;
-    }
     out[*n].lo = lo;
     out[*n].hi = hi;
     (*n)++;
@@ -196,26 +158,32 @@ void jarm__blocklist_free(jarm__blocklist_t *bl)
 
 int jarm__blocklist_paint(jarm__blocklist_t *bl, const jarm__range_t *nets, size_t n, int allow)
 {
+    jarm__range_t *sorted;
     jarm__ivl_t *b4 = NULL, *b6, *o4 = NULL, *o6 = NULL;
-    size_t n4 = 0, n6 = 0;
+    size_t m, n4 = 0, n6;
     int64_t c4, c6;
     int ret = -1;
 
     if (n == 0)
         return 0;
+    sorted = malloc(n * sizeof(*sorted));
     b4 = malloc(n * sizeof(*b4));
-    if (b4 == NULL)
+    if (sorted == NULL || b4 == NULL) {
+        free(sorted);
+        free(b4);
         return -1;
-    /* IPv4 from the front of the buffer, IPv6 from the back. */
-    b6 = b4 + n;
-    for (size_t i = 0; i < n; i++) {
-        jarm__ivl_t *x = nets[i].family == AF_INET ? &b4[n4++] : &(--b6)[0];
-        x->lo = nets[i].first;
-        x->hi = nets[i].last;
     }
-    n6 = n - n4;
-    n4 = normalise(b4, n4);
-    n6 = normalise(b6, n6);
+    /* Normal sets: sorted, merged, the IPv4 ones first. */
+    memcpy(sorted, nets, n * sizeof(*sorted));
+    m = jarm__range_normalise(sorted, n);
+    for (size_t i = 0; i < m; i++) {
+        b4[i].lo = sorted[i].first;
+        b4[i].hi = sorted[i].last;
+        n4 += sorted[i].family == AF_INET;
+    }
+    free(sorted);
+    b6 = b4 + n4;
+    n6 = m - n4;
     /* Compute both families' new sets before changing either: a paint is all or nothing. */
     if ((c4 = paint_set(&bl->v4, b4, n4, allow, &o4)) < 0 ||
         (c6 = paint_set(&bl->v6, b6, n6, allow, &o6)) < 0)
@@ -248,12 +216,7 @@ int64_t jarm__blocklist_parse(jarm__blocklist_t *bl, const char *name, const cha
         lineno++;
         if ((hash = memchr(line, '#', ll)) != NULL)
             ll = (size_t)(hash - line);
-        while (ll > 0 && is_space(line[0])) {
-            line++;
-            ll--;
-        }
-        while (ll > 0 && is_space(line[ll - 1]))
-            ll--;
+        jarm__trim(&line, &ll);
         if (ll == 0)
             continue;
         if (n == cap) {
@@ -306,11 +269,10 @@ int64_t jarm__blocklist_load(jarm__blocklist_t *bl, const char *path, int allow,
     return ret;
 }
 
-/* Whether a is in the normal set s. */
-static int set_has(const jarm__ivlset_t *s, jarm__u128_t a)
+/* The index of the first interval of the normal set s that ends at or after a (s->n: none). */
+static size_t first_ending_from(const jarm__ivlset_t *s, jarm__u128_t a)
 {
     size_t lo = 0, hi = s->n;
-    /* Find the first interval whose hi >= a. */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (jarm__u128_cmp(s->v[mid].hi, a) < 0)
@@ -318,7 +280,14 @@ static int set_has(const jarm__ivlset_t *s, jarm__u128_t a)
         else
             hi = mid;
     }
-    return lo < s->n && jarm__u128_cmp(s->v[lo].lo, a) <= 0;
+    return lo;
+}
+
+/* Whether a is in the normal set s. */
+static int set_has(const jarm__ivlset_t *s, jarm__u128_t a)
+{
+    size_t i = first_ending_from(s, a);
+    return i < s->n && jarm__u128_cmp(s->v[i].lo, a) <= 0;
 }
 
 int jarm__blocklist_allowed(const jarm__blocklist_t *bl, int family, jarm__u128_t a)
@@ -348,16 +317,9 @@ typedef uint64_t (*part_fn)(const jarm__blocklist_t *bl, jarm__u128_t lo, jarm__
 static uint64_t set_walk(const jarm__blocklist_t *bl, const jarm__ivlset_t *s, jarm__u128_t lo,
                          jarm__u128_t hi, part_fn fn)
 {
-    size_t a = 0, b = s->n;
+    size_t a = first_ending_from(s, lo);
     uint64_t sum = 0;
 
-    while (a < b) {
-        size_t mid = a + (b - a) / 2;
-        if (jarm__u128_cmp(s->v[mid].hi, lo) < 0)
-            a = mid + 1;
-        else
-            b = mid;
-    }
     for (; a < s->n && jarm__u128_cmp(s->v[a].lo, hi) <= 0; a++) {
         jarm__u128_t x = u128_max(s->v[a].lo, lo), y = u128_min(s->v[a].hi, hi);
         sum = sat_add(sum, fn ? fn(bl, x, y) : span(x, y));

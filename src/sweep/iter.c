@@ -29,35 +29,6 @@
 
 #include "iter.h"
 
-static int range_cmp(const void *a, const void *b)
-{
-    const jarm__range_t *x = a, *y = b;
-    if (x->family != y->family)
-        return x->family == AF_INET ? -1 : 1;
-    return jarm__u128_cmp(x->first, y->first);
-}
-
-/* Sort and merge overlapping or adjacent ranges of one family in place; returns the count. */
-static size_t merge_ranges(jarm__range_t *r, size_t n)
-{
-    size_t o = 0;
-    if (n == 0)
-        return 0;
-    qsort(r, n, sizeof(*r), range_cmp);
-    for (size_t i = 1; i < n; i++) {
-        int join = r[i].family == r[o].family &&
-                   (jarm__u128_cmp(r[i].first, r[o].last) <= 0 ||
-                    jarm__u128_cmp(jarm__u128_add64(r[o].last, 1), r[i].first) == 0);
-        if (join) {
-            if (jarm__u128_cmp(r[i].last, r[o].last) > 0)
-                r[o].last = r[i].last;
-        } else {
-            r[++o] = r[i];
-        }
-    }
-    return o + 1;
-}
-
 static int bad(char *err, size_t errlen, const char *msg)
 {
     if (errlen > 0)
@@ -107,7 +78,7 @@ int jarm__iter_init(jarm__iter_t *it, const jarm__range_t *ranges, size_t nrange
 
     if (nranges > 0)
         memcpy(it->ranges, ranges, nranges * sizeof(*ranges));
-    it->nranges = merge_ranges(it->ranges, nranges);
+    it->nranges = jarm__range_normalise(it->ranges, nranges);
     for (size_t r = 0; r < it->nranges; r++) {
         uint64_t c = jarm__range_count(&it->ranges[r]);
         if (c > JARM__CYCLIC_MAX - sum) {

@@ -18,14 +18,21 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "range.h"
 #include "util.h"
 
-static int is_space(char c)
+/* The value of an IPv6 address's 16 bytes (network order). */
+static jarm__u128_t from_v6(const unsigned char *b)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+    jarm__u128_t a = {0, 0};
+    for (int i = 0; i < 8; i++) {
+        a.hi = a.hi << 8 | b[i];
+        a.lo = a.lo << 8 | b[i + 8];
+    }
+    return a;
 }
 
 /* An IPv4 or IPv6 literal, exactly len bytes; returns its family or -1. */
@@ -44,11 +51,7 @@ static int parse_addr(const char *s, size_t len, jarm__u128_t *a)
         return AF_INET;
     }
     if (memchr(tmp, ':', len) != NULL && inet_pton(AF_INET6, tmp, b) == 1) {
-        a->hi = a->lo = 0;
-        for (int i = 0; i < 8; i++) {
-            a->hi = a->hi << 8 | b[i];
-            a->lo = a->lo << 8 | b[i + 8];
-        }
+        *a = from_v6(b);
         return AF_INET6;
     }
     return -1;
@@ -138,12 +141,7 @@ int jarm__range_parse(const char *line, size_t len, unsigned flags, jarm__range_
     const char *what;
     uint64_t count;
 
-    while (len > 0 && is_space(line[0])) {
-        line++;
-        len--;
-    }
-    while (len > 0 && is_space(line[len - 1]))
-        len--;
+    jarm__trim(&line, &len);
     if (len == 0 || line[0] == '#')
         return JARM__RANGE_NONE;
 
@@ -162,9 +160,9 @@ int jarm__range_parse(const char *line, size_t len, unsigned flags, jarm__range_
         jarm__u128_t lo, hi;
         int f1, f2;
 
-        while (ll > 0 && is_space(line[ll - 1])) /* "a - b" is fine too */
+        while (ll > 0 && jarm__is_space(line[ll - 1])) /* "a - b" is fine too */
             ll--;
-        while (rl > 0 && is_space(right[0])) {
+        while (rl > 0 && jarm__is_space(right[0])) {
             right++;
             rl--;
         }
@@ -224,12 +222,7 @@ int jarm__addr_from_sockaddr(const struct sockaddr *sa, jarm__u128_t *a)
     }
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)(const void *)sa;
-        const unsigned char *b = v6->sin6_addr.s6_addr;
-        a->hi = a->lo = 0;
-        for (int i = 0; i < 8; i++) {
-            a->hi = a->hi << 8 | b[i];
-            a->lo = a->lo << 8 | b[i + 8];
-        }
+        *a = from_v6(v6->sin6_addr.s6_addr);
         return AF_INET6;
     }
     return -1;
@@ -277,4 +270,24 @@ int jarm__endpoint_format(const struct sockaddr_storage *ss, char *buf, size_t c
         return -1;
     }
     return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+    const jarm__range_t *x = a, *y = b;
+    if (x->family != y->family)
+        return x->family == AF_INET ? -1 : 1;
+    return jarm__u128_cmp(x->first, y->first);
+}
+
+size_t jarm__range_normalise(jarm__range_t *r, size_t n)
+{
+    size_t o = 0;
+
+    if (n > 0)
+        qsort(r, n, sizeof(*r), range_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (r[i].family != r[o].family || !jarm__u128_absorb(&r[o].last, r[i].first, r[i].last))
+            r[++o] = r[i];
+    return n == 0 ? 0 : o + 1;
 }

@@ -60,6 +60,12 @@ int jarm__range_parse(const char *line, size_t len, unsigned flags, jarm__range_
  */
 int jarm__cidr_parse(const char *s, size_t len, jarm__range_t *r);
 
+/*
+ * Sort n ranges (IPv4 first, then by first address) and merge, in place, those of one family
+ * that overlap or touch. Returns the new count.
+ */
+size_t jarm__range_normalise(jarm__range_t *r, size_t n);
+
 /* The number of addresses in r, or UINT64_MAX if there are 2^64 - 1 or more. */
 uint64_t jarm__range_count(const jarm__range_t *r);
 
@@ -99,6 +105,19 @@ static inline jarm__u128_t jarm__u128_add64(jarm__u128_t a, uint64_t b)
     r.lo = a.lo + b;
     r.hi = a.hi + (r.lo < a.lo);
     return r;
+}
+
+/*
+ * Merge [lo, nhi] into an interval that starts at or before lo and ends at *hi, if the two
+ * overlap or touch (lo <= *hi + 1): *hi becomes the larger end. Returns whether they merged.
+ */
+static inline int jarm__u128_absorb(jarm__u128_t *hi, jarm__u128_t lo, jarm__u128_t nhi)
+{
+    if (jarm__u128_cmp(lo, *hi) > 0 && jarm__u128_cmp(jarm__u128_add64(*hi, 1), lo) != 0)
+        return 0;
+    if (jarm__u128_cmp(nhi, *hi) > 0)
+        *hi = nhi;
+    return 1;
 }
 
 static inline jarm__u128_t jarm__u128_sub(jarm__u128_t a, jarm__u128_t b)

@@ -13,13 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "endpoint.h"
 #include "target.h"
 #include "util.h"
-
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
 
 static void bad(jarm__target_spec_t *t, const char *what, const char *s, size_t len)
 {
@@ -27,43 +23,6 @@ static void bad(jarm__target_spec_t *t, const char *what, const char *s, size_t 
     jarm__quote(q, sizeof(q), s, len, 32, 0);
     t->kind = JARM__TARGET_BAD;
     snprintf(t->error, sizeof(t->error), "bad %s '%s'", what, q);
-}
-
-/* A decimal port 1..65535; returns 0 on error. */
-static unsigned parse_port(const char *s, size_t len)
-{
-    unsigned v = 0;
-    if (len == 0 || len > 5)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    return v <= 65535 ? v : 0;
-}
-
-/* A host name as DNS allows it (letters, digits, '-', '_', '.'; labels of 1..63). */
-static int valid_name(const char *s, size_t len)
-{
-    size_t label = 0;
-    if (len == 0 || len > 253)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (label == 0)
-                return 0;
-            label = 0;
-            continue;
-        }
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return 0;
-        if (++label > 63)
-            return 0;
-    }
-    return 1;
 }
 
 static void set_host(jarm__target_spec_t *t, const char *h, size_t len)
@@ -75,19 +34,14 @@ static void set_host(jarm__target_spec_t *t, const char *h, size_t len)
 
 void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
 {
-    const char *h = line, *p = NULL, *sep;
-    size_t hl, pl = 0;
+    const char *h, *p, *sep;
+    size_t hl, pl;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&t->addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&t->addr;
     char tmp[JARM_HOST_MAX + 1];
 
     memset(t, 0, sizeof(*t));
-    while (len > 0 && is_space(line[0])) {
-        line++;
-        len--;
-    }
-    while (len > 0 && is_space(line[len - 1]))
-        len--;
+    jarm__trim(&line, &len);
     if (len == 0 || line[0] == '#') {
         t->kind = JARM__TARGET_SKIP;
         return;
@@ -96,53 +50,39 @@ void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
         bad(t, "target", line, len);
         return;
     }
-    h = line;
-    hl = len;
-    if (line[0] == '[') { /* [IPv6] or [IPv6]:port */
-        const char *close = memchr(line, ']', len);
-        if (close == NULL) {
-            bad(t, "target", line, len);
-            return;
-        }
-        h = line + 1;
-        hl = (size_t)(close - h);
-        if ((size_t)(close - line) + 1 < len) {
-            if (close[1] != ':') {
-                bad(t, "target", line, len);
-                return;
-            }
-            p = close + 2;
-            pl = len - (size_t)(p - line);
-        }
-        if (hl == 0 || hl > JARM_HOST_MAX || memchr(h, ':', hl) == NULL) {
-            bad(t, "IPv6 address", h, hl);
-            return;
-        }
-    } else if ((sep = memchr(line, ',', len)) != NULL) { /* the reference's host,port */
+    if ((sep = memchr(line, ',', len)) != NULL && line[0] != '[') { /* the reference's host,port */
+        h = line;
         hl = (size_t)(sep - line);
         p = sep + 1;
         pl = len - hl - 1;
-        while (hl > 0 && is_space(h[hl - 1]))
+        while (hl > 0 && jarm__is_space(h[hl - 1]))
             hl--;
-        while (pl > 0 && is_space(p[0])) {
+        while (pl > 0 && jarm__is_space(p[0])) {
             p++;
             pl--;
         }
-    } else if ((sep = memchr(line, ':', len)) != NULL &&
-               memchr(sep + 1, ':', len - (size_t)(sep - line) - 1) == NULL) {
-        hl = (size_t)(sep - line); /* exactly one ':': host:port */
-        p = sep + 1;
-        pl = len - hl - 1;
-    }
-    /* else: a bare host, or a bare IPv6 literal (two or more ':') */
-
-    if (p != NULL) {
-        unsigned port = parse_port(p, pl);
-        if (port == 0) {
+        if (jarm__port_parse(p, pl, &t->port) != 0) {
             bad(t, "port", p, pl);
             return;
         }
-        t->port = (uint16_t)port;
+    } else {
+        jarm__endpoint_t ep;
+        (void)jarm__endpoint_parse(line, len, &ep); /* ep.bad says what failed */
+        if (ep.bad == JARM__EP_NO_CLOSE || ep.bad == JARM__EP_AFTER) {
+            bad(t, "target", line, len);
+            return;
+        }
+        h = ep.host;
+        hl = ep.host_len;
+        if (ep.bracketed && (hl == 0 || hl > JARM_HOST_MAX || memchr(h, ':', hl) == NULL)) {
+            bad(t, "IPv6 address", h, hl);
+            return;
+        }
+        if (ep.bad == JARM__EP_PORT) {
+            bad(t, "port", ep.port_text, ep.port_len);
+            return;
+        }
+        t->port = ep.port;
     }
     if (hl == 0) {
         t->kind = JARM__TARGET_BAD;
@@ -166,7 +106,7 @@ void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
     } else if (memchr(tmp, ':', hl) != NULL) {
         bad(t, "IPv6 address", h, hl);
         return;
-    } else if (valid_name(h, hl)) {
+    } else if (jarm__dns_name_valid(h, hl, 1)) {
         t->kind = JARM__TARGET_NAME;
     } else {
         bad(t, "host", h, hl);
@@ -187,15 +127,16 @@ int jarm__ports_parse(const char *s, uint16_t *ports, size_t cap, char *err, siz
     while (*p) {
         const char *comma = strchr(p, ','), *dash;
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        unsigned lo, hi;
+        uint16_t lo, hi;
         char q[40];
 
         dash = memchr(p, '-', len);
+        lo = hi = 0;
         if (dash) {
-            lo = parse_port(p, (size_t)(dash - p));
-            hi = parse_port(dash + 1, len - (size_t)(dash - p) - 1);
-        } else {
-            lo = hi = parse_port(p, len);
+            (void)jarm__port_parse(p, (size_t)(dash - p), &lo);
+            (void)jarm__port_parse(dash + 1, len - (size_t)(dash - p) - 1, &hi);
+        } else if (jarm__port_parse(p, len, &lo) == 0) {
+            hi = lo;
         }
         if (lo == 0 || hi == 0 || hi < lo) {
             jarm__quote(q, sizeof(q), p, len, 32, 0);

@@ -101,12 +101,12 @@ static void fuzz_baseline(const char *buf, size_t size)
     n = jarm__baseline_parse(&b, "fuzz", buf, size, err, sizeof(err));
     if (n < 0) {
         FUZZ_CHECK(strncmp(err, "fuzz:", 5) == 0);
-        FUZZ_CHECK(b.n == 0 && b.keys == 0 && b.rows == 0 && b.skipped == 0 && b.alen == 0);
+        FUZZ_CHECK(b.n == 0 && b.tab.keys == 0 && b.rows == 0 && b.skipped == 0 && b.alen == 0);
         goto Exit;
     }
     FUZZ_CHECK((uint64_t)n == b.rows);
     FUZZ_CHECK(b.rows + b.skipped <= lines);
-    FUZZ_CHECK(b.keys <= b.n && b.n <= b.rows);
+    FUZZ_CHECK(b.tab.keys <= b.n && b.n <= b.rows);
     for (size_t i = 0; i < b.n && i < CHECK_MAX; i++) {
         const jarm__blrec_t *r = &b.v[i];
         const char *host = b.arena + r->host, *fp = b.arena + r->fp, *old;

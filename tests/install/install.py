@@ -3,12 +3,16 @@
 1. `meson install --destdir TMP` of this build tree (first with --no-rebuild; if something
    to install was not built yet, once more letting meson build it).
 2. Every promised file is there: bin/jarmsweep, man1/jarmsweep.1, man7/jarm.7,
-   man3/libjarm.3, share/jarmsweep/blocklist.conf, include/jarm.h, libjarm.a, libjarm.so with its soname chain, pkgconfig/libjarm.pc. The
-   shared library exports every JARM_API function of jarm.h and nothing else.
+   man3/libjarm.3, share/jarmsweep/blocklist.conf, include/jarm.h and include/jarmsweep.h,
+   libjarm.a, libjarm.so with its soname chain, libjarmsweep.so, pkgconfig/libjarm.pc.
+   libjarm.so (the pure core) exports every JARM_API function of jarm.h and nothing else of
+   ours; libjarmsweep.so exports those of jarm.h and jarmsweep.h and nothing else. libjarm(3)
+   shows every one of them in its SYNOPSIS.
 3. tests/install/consumer.c is compiled against the installed header and library with the
    flags of `pkg-config libjarm`, linked once to libjarm.so (run with LD_LIBRARY_PATH) and
    once to libjarm.a (`pkg-config --static`, so libcrypto comes from Requires.private), and
-   both binaries run.
+   both binaries run. tests/install/consumer_sweep.c, which includes only <jarmsweep.h>, is
+   compiled against the installed headers and linked to libjarmsweep.so, and run.
 
 The .pc holds absolute paths under the real prefix; pkg-config is pointed into TMP with
 --define-variable for prefix, libdir and includedir. In a sanitizer build the installed
@@ -48,6 +52,9 @@ def main():
         ap.add_argument("--" + d, required=True)
     ap.add_argument("--consumer", required=True)
     ap.add_argument("--header", required=True)
+    ap.add_argument("--sweep-header", required=True)
+    ap.add_argument("--consumer-sweep", required=True)
+    ap.add_argument("--man3", required=True)
     ap.add_argument("--version", required=True)
     a = ap.parse_args()
     tap = Tap()
@@ -78,6 +85,8 @@ def main():
             "default blocklist": os.path.join(under(dest, a.datadir), "jarmsweep",
                                               "blocklist.conf"),
             "jarm.h": os.path.join(under(dest, a.includedir), "jarm.h"),
+            "jarmsweep.h": os.path.join(under(dest, a.includedir), "jarmsweep.h"),
+            "libjarmsweep.so": os.path.join(libdir, "libjarmsweep.so"),
             "libjarm.a": os.path.join(libdir, "libjarm.a"),
             "libjarm.so": so,
             soname: os.path.join(libdir, soname),
@@ -92,6 +101,8 @@ def main():
             f"libjarm.so -> {soname} -> libjarm.so.{a.version}")
         with open(files["jarm.h"]) as f, open(a.header) as g:
             tap.ok(f.read() == g.read(), "the installed jarm.h is include/jarm.h")
+        with open(files["jarmsweep.h"]) as f, open(a.sweep_header) as g:
+            tap.ok(f.read() == g.read(), "the installed jarmsweep.h is include/jarmsweep.h")
 
         r = sh([files["jarmsweep"], "--version"])
         tap.ok(r.returncode == 0 and r.stdout.startswith("jarmsweep "),
@@ -104,23 +115,32 @@ def main():
         else:
             tap.skip("libjarm.so soname", "readelf not found")
 
+        def api_of(path):
+            with open(path) as f:
+                return set(re.findall(r"JARM_API\b[^;(]*?\b(jarm_\w+)\s*\(", f.read()))
+
+        core_api, sweep_api = api_of(a.header), api_of(a.sweep_header)
+        tap.ok(len(core_api) >= 10 and len(sweep_api) >= 8 and not core_api & sweep_api,
+               f"jarm.h declares {len(core_api)} functions, jarmsweep.h {len(sweep_api)} more")
+        with open(a.man3) as f:
+            synopsis = f.read().split(".SH DESCRIPTION")[0]
+        tap.ok(all(re.search(r"\b" + n + r"\(", synopsis) for n in core_api | sweep_api),
+               "libjarm(3)'s SYNOPSIS shows every function of both headers",
+               sorted(n for n in core_api | sweep_api
+                      if not re.search(r"\b" + n + r"\(", synopsis)))
         nm = shutil.which("nm")
         if nm:
-            with open(a.header) as f:
-                api = set(re.findall(r"JARM_API\b[^;(]*?\b(jarm_\w+)\s*\(", f.read()))
-            # The scanning calls live in libjarmsweep (the engine), not in the pure libjarm.
-            api = {n for n in api if not (n in ("jarm_scan", "jarm_fingerprint_row")
-                                          or n.startswith("jarm_scanner_"))}
-            r = sh([nm, "-D", "--defined-only", so])
-            syms = {l.split()[-1] for l in r.stdout.splitlines()
-                    if len(l.split()) == 3 and l.split()[1] in "TDBRVWiu"}
-            # Sanitizer runtimes may add interceptor or init symbols of their own.
-            ours = {s for s in syms if s.startswith("jarm")}
-            tap.ok(len(api) >= 10 and api <= ours,
-                   f"libjarm.so exports the {len(api)} JARM_API functions of jarm.h",
-                   f"missing: {sorted(api - ours)}")
-            tap.ok(ours <= api, "libjarm.so exports nothing else of ours (-fvisibility=hidden)",
-                   f"extra: {sorted(ours - api)}")
+            for lib, api in ((so, core_api), (files["libjarmsweep.so"], core_api | sweep_api)):
+                name = os.path.basename(lib)
+                r = sh([nm, "-D", "--defined-only", lib])
+                syms = {l.split()[-1] for l in r.stdout.splitlines()
+                        if len(l.split()) == 3 and l.split()[1] in "TDBRVWiu"}
+                # Sanitizer runtimes may add interceptor or init symbols of their own.
+                ours = {s for s in syms if s.startswith("jarm")}
+                tap.ok(api <= ours, f"{name} exports the {len(api)} JARM_API functions",
+                       f"missing: {sorted(api - ours)}")
+                tap.ok(ours <= api, f"{name} exports nothing else of ours (-fvisibility=hidden)",
+                       f"extra: {sorted(ours - api)}")
         else:
             tap.skip("exported symbols", "nm not found")
             tap.skip("hidden internals", "nm not found")
@@ -180,6 +200,18 @@ def main():
             tap.ok(r.returncode == 0 and "consumer: ok" in r.stdout,
                    f"{kind}: consumer runs: probe 0 is 425 bytes, the empty raw string "
                    "hashes to 62 zeros", r.stdout + r.stderr)
+        # The scanner's header alone, against the installed libjarmsweep.so.
+        exe = os.path.join(tmp, "consumer-sweep")
+        cmd = cc + std + san + cflags + [a.consumer_sweep, "-o", exe, "-L" + libdir,
+                                         "-ljarmsweep"]
+        r = sh(cmd)
+        if tap.ok(r.returncode == 0, "consumer_sweep.c (only <jarmsweep.h>) compiles and links "
+                  "with the installed header and libjarmsweep", shlex.join(cmd) + "\n" + r.stderr):
+            r = sh([exe], env=dict(runenv, LD_LIBRARY_PATH=libdir), timeout=60)
+            tap.ok(r.returncode == 0 and "consumer_sweep: ok" in r.stdout,
+                   "consumer_sweep runs: jarm_result_to_json writes the row", r.stdout + r.stderr)
+        else:
+            tap.skip("consumer_sweep runs", "no binary")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return tap.done()

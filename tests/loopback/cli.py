@@ -84,6 +84,25 @@ def main():
                f"usage error {' '.join(argv) or '(no targets)'}: exit 2, one stderr line",
                r.describe())
 
+    # The endpoint grammar's refusals, word for word (nothing is sent: they fail before).
+    for argv, want in (
+            (["--proxy", "http://127.0.0.1:3128"],
+             "bad --proxy 'http://127.0.0.1:3128' (socks5://[user:pass@]host:port)"),
+            (["--proxy", "socks5://127.0.0.1"],
+             "bad --proxy 'socks5://127.0.0.1' (socks5://[user:pass@]host:port)"),
+            (["--proxy", "socks5://::1:1080"],
+             "bad --proxy 'socks5://::1:1080' (socks5://[user:pass@]host:port)"),
+            (["--proxy", "socks5://@127.0.0.1:1080"], "bad --proxy credentials (1-255 bytes each)"),
+            (["--proxy", "socks5://u%zz:p@127.0.0.1:1080"],
+             "bad --proxy credentials (1-255 bytes each)"),
+            (["--resolvers", "127.0.0.1:65536"], 'invalid resolver "127.0.0.1:65536" (expected IP, '
+             'IP:PORT or [IPv6]:PORT, port 1-65535)'),
+            (["--resolvers", "[::1]x"], 'invalid resolver "[::1]x" (expected IP, IP:PORT or '
+             '[IPv6]:PORT, port 1-65535)')):
+        r = harness.run(js, argv + ["127.0.0.1:9"])
+        tap.ok(r.rc == 2 and r.out == b"" and r.err.decode(errors="replace") ==
+               f"jarmsweep: {want}\n", f"{' '.join(argv)}: exit 2, '{want}'", r.describe())
+
     # An input file that cannot be opened is refused before any scan (exit 1 or 2, both
     # defensible); an unwritable output is a runtime failure (exit 1, as --help says).
     for label, argv, codes in (

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import shutil
+import random
 import signal
 import socket
 import subprocess
@@ -120,8 +121,23 @@ def write_replies(path, lines):
     return path
 
 
+_port_rng = random.SystemRandom()
+
+
 def free_port(host="127.0.0.1"):
+    """A port nothing listens on now, for a server the test starts next. Drawn at random
+    below the kernel's ephemeral range (32768 and up on Linux): a port-0 bind or the source
+    port of a scan's outgoing connection never lands there, and tests running side by side
+    rarely draw the same one (port 0 hands them out nearly in sequence)."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(200):
+        port = _port_rng.randrange(10000, 32768)
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(fam, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]

@@ -91,10 +91,9 @@ def long_opts_in(text):
 
 
 def documentation(tap, js):
-    opts_c, scan_c, output_c = read("src", "cli", "opts.c"), read("src", "engine", "scan.c"), \
-        read("src", "engine", "output.c")
-    feed_c, main_c, resolver_c = read("src", "cli", "feed.c"), read("src", "cli", "main.c"), \
-        read("src", "engine", "resolver.c")
+    opts_c, status_c, output_c = read("src", "cli", "opts.c"), \
+        read("src", "engine", "status.c"), read("src", "engine", "format_ndjson.c")
+    main_c, resolver_c = read("src", "cli", "main.c"), read("src", "engine", "resolver.c")
     man_src = read("contrib", "man", "jarmsweep.1")
     man = man_text(man_src)
     sh = sections(man_src, ".SH")
@@ -140,13 +139,12 @@ def documentation(tap, js):
         tap.ok(re.search(r"jarmsweep " + sub + r"\b", sh.get("SYNOPSIS", "")) is not None,
                f"subcommand {sub} is in the man page's SYNOPSIS")
 
-    # Status words: the engine's name tables, plus the rows feed.c writes itself.
-    def names(fn):
-        return re.findall(r'"([a-z_]+)"', c_block(scan_c, fn + r"\s*\([^)]*\)\s*\{"))
-    tstat = list(dict.fromkeys(names(r"jarm__tstatus_name") + re.findall(
-        r'emit_error\s*\([^;]*?"([a-z_]+)"', feed_c)))
+    # Status words: the one status table (src/engine/status.c), targets and probes.
+    def names(table):
+        return re.findall(r'=\s*\{"([a-z_]+)"', c_block(status_c, table + r"\[\]\s*=\s*\{"))
+    tstat = list(dict.fromkeys(names("target_statuses")))
     # "pending" is the engine's state before an outcome; no row ever shows it.
-    pstat = [n for n in dict.fromkeys(names(r"jarm__pstatus_name")) if n != "pending"]
+    pstat = [n for n in dict.fromkeys(names("probe_statuses")) if n != "pending"]
     dnserr = sorted(set(re.findall(r'return\s+"([a-z_]+)"', c_block(
         resolver_c, r"jarm__dns_status_name\s*\([^)]*\)\s*\{"))) - {"ok"})
     tap.ok(len(tstat) >= 9 and "bad_target" in tstat and "dns_error" in tstat,
@@ -167,7 +165,8 @@ def documentation(tap, js):
     keys = sorted(set(re.findall(r'\\"([a-z_]+)\\":', output_c)))
     out_sec = sh.get("OUTPUT", "")
     tap.ok({"host", "ip", "port", "jarm", "status", "raw", "probes", "ms", "sni", "elapsed_ms",
-            "ts", "error", "input", "line"} <= set(keys), f"row keys from src/engine/output.c: {keys}")
+            "ts", "error", "input", "line"} <= set(keys),
+           f"row keys from src/engine/format_ndjson.c: {keys}")
     for k in keys:
         tap.ok(has_word(out_sec, k), f"row field {k} is in the man page's OUTPUT")
 

@@ -93,8 +93,9 @@ class _ScanOpts(ctypes.Structure):
 # const char *(*)(void *): returned as an address (c_void_p) so that ctypes neither copies
 # nor leaks it; the buffer is kept alive by us until the next call.
 _NEXT_FN = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
-# int (*)(void *, const char *row, size_t len)
-_ROW_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+# int (*)(void *, const jarm_result_t *): the result is turned into its NDJSON line with
+# jarm_result_to_json (the command line's row), which is parsed like any row.
+_ROW_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
 
 _lib_lock = threading.Lock()
 _lib = None
@@ -143,6 +144,8 @@ def _declare(lib):
     lib.jarm_scan.argtypes = [ctypes.POINTER(_ScanOpts), _NEXT_FN, c_void_p, _ROW_FN, c_void_p,
                               c_void_p, c_size_t]
     lib.jarm_scan.restype = c_int
+    lib.jarm_result_to_json.argtypes = [c_void_p, c_void_p, c_size_t]
+    lib.jarm_result_to_json.restype = c_int
 
 
 def _load():
@@ -256,6 +259,22 @@ def fingerprint(host, port=443, timeout=5, sni=None):
     raise JarmError("error", f"jarm_fingerprint_row: {_strerror(n)}")
 
 
+def _result_json(result, buf):
+    """The NDJSON line (bytes) of a const jarm_result_t * given to a row callback; buf is a
+    list holding the buffer to reuse (grown when a row does not fit)."""
+    lib = _load()
+    for _ in range(2):
+        if not buf:
+            buf.append(ctypes.create_string_buffer(_ROW_CAP))
+        n = lib.jarm_result_to_json(result, buf[0], len(buf[0]))
+        if n >= 0:
+            return ctypes.string_at(buf[0], n)
+        if n != _ENOBUFS:
+            break
+        buf[:] = [ctypes.create_string_buffer(len(buf[0]) * 16)]
+    raise JarmError("error", f"jarm_result_to_json: {_strerror(n)}")
+
+
 def string_fingerprint(host, port=443, timeout=5):
     """The 62-character JARM fingerprint of host:port.
 
@@ -299,6 +318,7 @@ class _ScanState:
         self.timeout = 5.0
         self.next_cb = _NEXT_FN(self._next)
         self.row_cb = _ROW_FN(self._row)
+        self.rowbuf = []  # the buffer of jarm_result_to_json, reused for every row
 
     # Called on jarm_scan's reader thread.
     def _next(self, _data):
@@ -340,9 +360,9 @@ class _ScanState:
         return ctypes.addressof(self.keep)
 
     # Called on the thread running jarm_scan.
-    def _row(self, _data, ptr, n):
+    def _row(self, _data, result):
         try:
-            row = ctypes.string_at(ptr, n)
+            row = _result_json(result, self.rowbuf)
             while not self.stop:
                 try:
                     self.q.put(row, timeout=0.05)
