@@ -27,11 +27,12 @@ struct jarm__pend_s {
 /* The seq of a row that is no unit (a --dry-run line). */
 #define JARM__NO_UNIT UINT64_MAX
 
-/* The SOCKS5 proxy of --proxy: its address (resolved once), credentials, a label. */
+/* The proxy of --proxy: its address (resolved once), credentials, a label. */
 typedef struct jarm__proxy_s {
     struct sockaddr_storage addr;
     char user[256], pass[256], label[300];
     int auth;
+    int http; /* http:// (HTTP CONNECT); else SOCKS5 */
 } jarm__proxy_t;
 
 typedef struct app_s {
@@ -69,6 +70,8 @@ typedef struct app_s {
     jarm__baseline_t baseline;
     int fplist_on, baseline_on;
     uint64_t baseline_count[3]; /* new, same, changed */
+    uint64_t intercept_count[3]; /* --compare-direct: intercepted, not, unknown */
+    uint64_t stable_count[2];    /* --repeat: stable, unstable */
 
     /* feed.c: input lines in order, each expanded over ports/addresses/a range. */
     struct jarm__entry_s *head, *tail, *next_submit, *free_entries;

@@ -221,8 +221,9 @@ static void submit_names(app_t *app)
     while (app->next_submit != NULL) {
         entry_t *e = app->next_submit;
         if (e->kind == E_NAME && !e->submitted) {
-            if (app->opts.dry_run || app->opts.proxy != NULL) {
-                /* Dry runs print names; a SOCKS5 proxy resolves them itself (socks5h). */
+            if (app->opts.dry_run || (app->opts.proxy != NULL && !app->opts.compare_direct)) {
+                /* Dry runs print names; a proxy resolves them itself (socks5h, CONNECT by name);
+                 * with --compare-direct they are resolved here too, for the direct pass. */
                 e->resolved = 1; /* printed as name:port, never looked up */
                 e->status = JARM__DNS_OK;
             } else {
@@ -261,7 +262,8 @@ static uint64_t entry_units(const app_t *app, const entry_t *e)
     case E_IP:
         return e->spec.port ? 1 : app->opts.nports;
     case E_NAME:
-        if (app->opts.all_addresses && !app->opts.dry_run && app->opts.proxy == NULL)
+        if (app->opts.all_addresses && !app->opts.dry_run &&
+            (app->opts.proxy == NULL || app->opts.compare_direct))
             return 0;
         return e->spec.port ? 1 : app->opts.nports;
     case E_RANGE:
@@ -424,7 +426,7 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
                 entry_pop(app, e);
             return 0;
         }
-        if (o->proxy != NULL) {
+        if (o->proxy != NULL && !o->compare_direct) {
             go = unit_begin(app, e, &seq);
             if (go) {
                 struct sockaddr_storage none;
@@ -450,6 +452,7 @@ static int produce(app_t *app, entry_t *e, jarm__target_t *t)
         go = unit_begin(app, e, &seq);
         if (go) {
             fill_target(t, e, e->spec.host, e->spec.host_len, &e->addrs[e->addr_idx], port);
+            t->by_name = o->proxy != NULL; /* --compare-direct: the proxy still gets the name */
             t->seq = seq;
             ret = 1;
         }

@@ -27,6 +27,7 @@
 #include "internal.h"
 #include "cli/cli.h"
 #include "endpoint.h"
+#include "httpproxy.h"
 #include "input.h"
 #include "jarm.h"
 #include "output.h"
@@ -205,6 +206,12 @@ static void on_result(jarm__scan_t *s, jarm__target_t *t)
     if (s->stats.nomem != 0) /* the engine could not compute a result: fail the run */
         jarm__app_fail(app, "out of memory");
     jarm__row_from_target(&row, t, jarm__wall_ms());
+    if (row.r.intercepted != JARM_TRI_ABSENT)
+        app->intercept_count[row.r.intercepted == JARM_TRI_TRUE    ? 0
+                             : row.r.intercepted == JARM_TRI_FALSE ? 1
+                                                                   : 2]++;
+    if (row.r.stable != JARM_TRI_ABSENT)
+        app->stable_count[row.r.stable == JARM_TRI_TRUE ? 0 : 1]++;
     jarm__feed_annotate(app, &row);
     jarm__app_row(app, &row.r, t->seq);
 }
@@ -246,6 +253,17 @@ static void print_progress(app_t *app, int final)
             (unsigned long long)sum[JARM__SUM_OTHER], (unsigned long long)sum[JARM__SUM_UNSCANNED],
             (unsigned long long)app->seed, (unsigned long long)app->ranges_blocked,
             (unsigned long long)st->probes_retried);
+        if (app->opts.compare_direct)
+            fprintf(stderr,
+                    "jarmsweep: compare-direct: %llu intercepted, %llu not intercepted, "
+                    "%llu unknown\n",
+                    (unsigned long long)app->intercept_count[0],
+                    (unsigned long long)app->intercept_count[1],
+                    (unsigned long long)app->intercept_count[2]);
+        if (app->opts.repeat > 1)
+            fprintf(stderr, "jarmsweep: repeat: %llu stable, %llu unstable\n",
+                    (unsigned long long)app->stable_count[0],
+                    (unsigned long long)app->stable_count[1]);
         if (app->baseline_on)
             fprintf(stderr, "jarmsweep: baseline: %llu same, %llu changed, %llu new\n",
                     (unsigned long long)app->baseline_count[JARM__BASELINE_SAME],
@@ -345,13 +363,24 @@ static int proxy_parse(const char *url, jarm__proxy_t *p, char *msg, size_t msgl
     int r, v6;
 
     memset(p, 0, sizeof(*p));
-    /* HTTP proxies are parsed but not yet supported: refused like any other scheme. */
-    if (jarm__proxy_url_parse(url, &u, NULL, 0) != 0 || u.scheme == JARM__PROXY_HTTP) {
+    if (jarm__proxy_url_parse(url, &u, NULL, 0) != 0) {
         if (u.bad_credentials)
             snprintf(msg, msglen, "bad --proxy credentials (1-255 bytes each)");
         else
-            snprintf(msg, msglen, "bad --proxy '%s' (socks5://[user:pass@]host:port)", url);
+            snprintf(msg, msglen, "bad --proxy '%s' (socks5:// or http://[user:pass@]host:port)",
+                     url);
         return -1;
+    }
+    p->http = u.scheme == JARM__PROXY_HTTP;
+    if (p->http && u.auth) {
+        /* Basic: the user may not hold ':', neither may hold control bytes. */
+        char req[2048];
+        size_t n;
+        if (jarm__http_connect_build("x", 1, 1, u.user, strlen(u.user), u.pass, strlen(u.pass), req,
+                                     sizeof(req), &n) != 0) {
+            snprintf(msg, msglen, "bad --proxy credentials (a ':' in the user, a control byte)");
+            return -1;
+        }
     }
     memcpy(p->user, u.user, sizeof(p->user));
     memcpy(p->pass, u.pass, sizeof(p->pass));
@@ -367,8 +396,8 @@ static int proxy_parse(const char *url, jarm__proxy_t *p, char *msg, size_t msgl
     memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     v6 = strchr(u.host, ':') != NULL;
-    snprintf(p->label, sizeof(p->label), "socks5://%s%s%s:%s", v6 ? "[" : "", u.host, v6 ? "]" : "",
-             port);
+    snprintf(p->label, sizeof(p->label), "%s://%s%s%s:%s", p->http ? "http" : "socks5",
+             v6 ? "[" : "", u.host, v6 ? "]" : "", port);
     return 0;
 }
 
@@ -494,6 +523,8 @@ int jarm__run_start(app_t *app)
         so.timeout_ms = 1;
     so.rate = app->opts.rate;
     so.sni = app->opts.sni;
+    so.compare_direct = app->opts.compare_direct;
+    so.repeat = app->opts.repeat;
     so.proxy = NULL;
     so.proxy_user = so.proxy_pass = so.proxy_label = NULL;
     if (app->opts.proxy != NULL) {
@@ -504,6 +535,7 @@ int jarm__run_start(app_t *app)
         }
         so.proxy = &proxy->addr;
         so.proxy_label = proxy->label;
+        so.proxy_http = proxy->http;
         if (proxy->auth) {
             so.proxy_user = proxy->user;
             so.proxy_pass = proxy->pass;

@@ -46,10 +46,10 @@ static int set_opts(app_t *app, const jarm_scan_opts_t *in, char *err, size_t er
             snprintf(err, errlen, "bad sni");
         return JARM_EINVAL;
     }
-    if (in->proxy != NULL &&
-        (jarm__proxy_scheme(in->proxy) < 0 || jarm__proxy_scheme(in->proxy) == JARM__PROXY_HTTP)) {
+    if (in->proxy != NULL && jarm__proxy_scheme(in->proxy) < 0) {
         if (err != NULL)
-            snprintf(err, errlen, "bad proxy '%s' (socks5://[user:pass@]host:port)", in->proxy);
+            snprintf(err, errlen, "bad proxy '%s' (socks5:// or http://[user:pass@]host:port)",
+                     in->proxy);
         return JARM_EINVAL;
     }
     o->sni = in->sni;
