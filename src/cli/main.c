@@ -11,8 +11,8 @@
 
 #include <uv.h>
 
-#include "cli/app.h"
 #include "cli/cli.h"
+#include "cli/run.h"
 #include "jarm.h"
 #include "output.h"
 
@@ -39,8 +39,8 @@ static int reopen_std_fds(void)
 
 int main(int argc, char **argv)
 {
-    static app_t app_storage;
-    app_t *app = &app_storage;
+    static jarm__cli_run_t run_storage;
+    jarm__cli_run_t *app = &run_storage;
     char msg[512];
     int ret;
 
@@ -69,7 +69,7 @@ int main(int argc, char **argv)
     }
     if (getenv("JARMSWEEP_TEST_FAIL_GROWTH") != NULL)
         jarm__buf_fail_after = strtol(getenv("JARMSWEEP_TEST_FAIL_GROWTH"), NULL, 10);
-    ret = jarm__run(app);
+    ret = jarm__cli_run(app);
     jarm__cli_opts_free(&app->opts);
     return ret;
 }

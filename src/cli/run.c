@@ -1,12 +1,12 @@
 /*
- * run.c - one scan: owns the loop, wires input -> engine -> rows, signals, progress. The
- * command line (main.c) and the library's jarm_scan() (api.c) both run scans through here.
+ * run.c - one scan on the command line: the scanner of the engine (scanner.h) does the
+ * scanning on a loop of ours; around it the command line writes rows to the output (a writer
+ * thread, back-pressure on the scanner), annotates them (--match, --baseline), keeps the
+ * --resume checkpoint (resume.c), and handles signals, progress and the summary.
  *
  * Nothing but results goes to standard output. Every input target yields exactly one row:
- * scanned targets from the engine's result callback, unparsable lines and failed lookups
- * from the pull callback, before they would reach the engine.
- *
- * What is scanned, in which order, and the checkpoint of --resume: feed.c.
+ * scanned targets from the result hook, unparsable lines and failed lookups from the
+ * unscanned hook, before they would reach the engine.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,269 +15,276 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-
-#include "cli/app.h"
+#include "cli/run.h"
 #include "internal.h"
-#include "cli/cli.h"
-#include "endpoint.h"
-#include "httpproxy.h"
-#include "input.h"
 #include "jarm.h"
-#include "output.h"
-#include "resolver.h"
-#include "scan.h"
 #include "status.h"
-#include "target.h"
 
 /* Output queued and not yet written: at SINK_HIGH bytes no new target is started, until the
  * writer has brought it under SINK_LOW (both above the writer's batch of 64 KiB). */
 #define SINK_HIGH (1024 * 1024)
 #define SINK_LOW  (512 * 1024)
-/* Units handled in one pull without giving the loop a turn (rows written directly). */
-#define PULL_YIELD 4096
 
-/* File descriptors kept for everything but probe connections (stdio, loop, input, DNS). */
-#define FD_RESERVE 64
-
-/* A message for the user: on stderr for the command line, in app->err for the library. */
-__attribute__((format(printf, 2, 3))) static void say(app_t *app, const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    if (app->lib) {
-        if (app->err[0] == '\0')
-            vsnprintf(app->err, sizeof(app->err), fmt, ap);
-    } else {
-        fputs("jarmsweep: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-    }
+    fputs("jarmsweep: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
     va_end(ap);
 }
 
-void jarm__app_fail(app_t *app, const char *fmt, ...)
+/* A runtime failure (exit 1): say it once, stop reading and starting targets. */
+__attribute__((format(printf, 2, 3))) static void fail(jarm__cli_run_t *run, const char *fmt, ...)
 {
     va_list ap;
     char msg[512];
 
-    if (app->failed)
+    if (run->failed)
         return;
-    app->failed = 1;
+    run->failed = 1;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    say(app, "%s", msg);
-    jarm__input_stop(&app->input);
-    if (app->scan != NULL && !app->closing)
-        jarm__scan_stop(app->scan);
+    say("%s", msg);
+    if (run->scanner_on)
+        jarm__scanner_abort(&run->scanner);
 }
 
-static void fail_sink(app_t *app, int err)
+static void fail_sink(jarm__cli_run_t *run, int err)
 {
-    jarm__app_fail(app, "%s: %s", app->opts.output ? app->opts.output : "stdout",
-                   err == ENOMEM ? "out of memory" : strerror(err));
+    fail(run, "%s: %s", run->opts.output ? run->opts.output : "stdout",
+         err == ENOMEM ? "out of memory" : strerror(err));
 }
 
 /* Rows the writer has written: count them, and only now let the checkpoint have them. */
-static void drain_written(app_t *app)
+static void drain_written(jarm__cli_run_t *run)
 {
     int err;
-    uint64_t written = jarm__sink_written(&app->sink, &err);
+    uint64_t written = jarm__sink_written(&run->sink, &err);
 
-    while (app->pend_n > 0 && app->pend[app->pend_head].end <= written) {
-        uint64_t seq = app->pend[app->pend_head].seq;
-        app->pend_head = (app->pend_head + 1) & (app->pend_cap - 1);
-        app->pend_n--;
-        app->rows++;
+    while (run->pend_n > 0 && run->pend[run->pend_head].end <= written) {
+        uint64_t seq = run->pend[run->pend_head].seq;
+        run->pend_head = (run->pend_head + 1) & (run->pend_cap - 1);
+        run->pend_n--;
+        run->rows++;
         if (seq != JARM__NO_UNIT)
-            jarm__feed_complete(app, seq);
+            jarm__scanner_complete(&run->scanner, seq);
     }
     if (err != 0)
-        fail_sink(app, err);
+        fail_sink(run, err);
 }
 
 /* Remember that unit seq is complete once the sink has written `end` bytes. */
-static int pend_push(app_t *app, uint64_t end, uint64_t seq)
+static int pend_push(jarm__cli_run_t *run, uint64_t end, uint64_t seq)
 {
-    if (app->pend_n == app->pend_cap) {
-        size_t cap = app->pend_cap ? app->pend_cap * 2 : 1024;
-        struct jarm__pend_s *p = malloc(cap * sizeof(*p));
+    if (run->pend_n == run->pend_cap) {
+        size_t cap = run->pend_cap ? run->pend_cap * 2 : 1024;
+        struct jarm__pend_s *p = jarm__fault() ? NULL : malloc(cap * sizeof(*p));
         if (p == NULL)
             return -1;
-        for (size_t i = 0; i < app->pend_n; i++)
-            p[i] = app->pend[(app->pend_head + i) & (app->pend_cap - 1)];
-        free(app->pend);
-        app->pend = p;
-        app->pend_cap = cap;
-        app->pend_head = 0;
+        for (size_t i = 0; i < run->pend_n; i++)
+            p[i] = run->pend[(run->pend_head + i) & (run->pend_cap - 1)];
+        free(run->pend);
+        run->pend = p;
+        run->pend_cap = cap;
+        run->pend_head = 0;
     }
-    app->pend[(app->pend_head + app->pend_n) & (app->pend_cap - 1)] =
+    run->pend[(run->pend_head + run->pend_n) & (run->pend_cap - 1)] =
         (struct jarm__pend_s){end, seq};
-    app->pend_n++;
+    run->pend_n++;
     return 0;
 }
 
-void jarm__app_emit(app_t *app, uint64_t seq)
+/* Write the row in run->row (of unit seq, or JARM__NO_UNIT); the unit is complete (and may go
+ * in the checkpoint) once the row has been written. */
+static void emit(jarm__cli_run_t *run, uint64_t seq)
 {
     int err;
 
-    if (app->row.oom) {
+    if (run->row.oom) {
         /* The row could not be built: fail rather than write or count a partial one. */
-        app->row.oom = 0;
-        app->row.len = 0;
-        jarm__app_fail(app, "out of memory");
+        run->row.oom = 0;
+        run->row.len = 0;
+        fail(run, "out of memory");
         return;
     }
-    /* After a failure rows are dropped, and never claimed done; the library gets no lines. */
-    if (app->failed || app->row_cb != NULL) {
-        app->row.len = 0;
+    if (run->failed) { /* after a failure rows are dropped, and never claimed done */
+        run->row.len = 0;
         return;
     }
-    err = jarm__sink_write(&app->sink, &app->row);
-    app->row.len = 0;
+    err = jarm__sink_write(&run->sink, &run->row);
+    run->row.len = 0;
     if (err != 0) {
-        fail_sink(app, err);
+        fail_sink(run, err);
         return;
     }
-    if (pend_push(app, app->sink.queued, seq) != 0)
-        jarm__app_fail(app, "out of memory");
-    if (!app->sink.started)
-        drain_written(app);
+    if (pend_push(run, run->sink.queued, seq) != 0)
+        fail(run, "out of memory");
+    if (!run->sink.started)
+        drain_written(run);
 }
 
-void jarm__app_row(app_t *app, const jarm_result_t *r, uint64_t seq)
+/* The match, match_prefix, baseline and baseline_jarm annotations of a scanned target. */
+static void annotate(jarm__cli_run_t *run, jarm__row_t *row)
 {
-    if (app->row_cb != NULL) {
-        /* The library: hand the row over as data; non-zero means stop. */
-        app->rows++;
-        if (app->row_cb(app->row_data, r) != 0 && !app->stopping) {
-            app->stopping = 1;
-            jarm__input_stop(&app->input);
-            jarm__scan_stop(app->scan);
-        }
-        if (seq != JARM__NO_UNIT)
-            jarm__feed_complete(app, seq);
-        return;
+    jarm_result_t *r = &row->r;
+    size_t fl = strlen(r->jarm);
+
+    if (run->fplist_on) {
+        size_t nexact = 0, nprefix = 0;
+        jarm__fplist_match(&run->fplist, r->jarm, fl, row->labels, &nexact,
+                           row->labels + JARM__ROW_LABELS, &nprefix, JARM__ROW_LABELS);
+        r->match = row->labels;
+        r->nmatch = nexact;
+        r->match_prefix = row->labels + JARM__ROW_LABELS;
+        r->nmatch_prefix = nprefix;
     }
-    jarm__row_write(&app->row, app->opts.format, r);
-    jarm__app_emit(app, seq);
+    if (run->baseline_on) {
+        const char *old = NULL;
+        jarm__baseline_verdict_t v =
+            jarm__baseline_check(&run->baseline, r->host, r->host_len, r->port, r->jarm, fl, &old);
+        run->baseline_count[v]++;
+        r->baseline = jarm__baseline_verdict_name(v);
+        if (v == JARM__BASELINE_CHANGED)
+            r->baseline_jarm = old;
+    }
 }
 
-int jarm__app_hold(app_t *app)
+/* ---- the scanner's hooks ---- */
+
+static void on_result(jarm__scanner_t *sc, const jarm__target_t *t)
 {
-    if (app->lib || !app->sink.started)
+    jarm__cli_run_t *run = sc->data;
+    jarm__row_t row;
+    jarm__row_from_target(&row, t, jarm__wall_ms());
+    if (row.r.intercepted != JARM_TRI_ABSENT)
+        run->intercept_count[row.r.intercepted == JARM_TRI_TRUE    ? 0
+                             : row.r.intercepted == JARM_TRI_FALSE ? 1
+                                                                   : 2]++;
+    if (row.r.stable != JARM_TRI_ABSENT)
+        run->stable_count[row.r.stable == JARM_TRI_TRUE ? 0 : 1]++;
+    annotate(run, &row);
+    jarm__row_write(&run->row, run->opts.format, &row.r);
+    emit(run, t->seq);
+}
+
+static void on_unscanned(jarm__scanner_t *sc, jarm__row_t *row, uint64_t seq)
+{
+    jarm__cli_run_t *run = sc->data;
+    jarm__row_write(&run->row, run->opts.format, &row->r);
+    run->bad_rows++;
+    emit(run, seq);
+}
+
+/* An unparsable argument (or any line, in a dry run) is also said on stderr. */
+static void on_bad_line(jarm__scanner_t *sc, const jarm_result_t *r)
+{
+    jarm__cli_run_t *run = sc->data;
+
+    if (run->opts.quiet || (r->source != NULL && !run->opts.dry_run))
+        return;
+    if (r->source == NULL)
+        fprintf(stderr, "jarmsweep: argument %llu: %s\n", (unsigned long long)r->line, r->error);
+    else
+        fprintf(stderr, "jarmsweep: %s:%llu: %s\n", r->source, (unsigned long long)r->line,
+                r->error);
+}
+
+static void on_dry(jarm__scanner_t *sc, const char *unit)
+{
+    jarm__cli_run_t *run = sc->data;
+    jarm__buf_printf(&run->row, "%s\n", unit);
+    emit(run, JARM__NO_UNIT);
+}
+
+static int on_hold(jarm__scanner_t *sc, int yield)
+{
+    jarm__cli_run_t *run = sc->data;
+
+    if (!run->sink.started)
         return 0;
-    if (jarm__sink_backlog(&app->sink) >= SINK_HIGH) {
-        app->sink_wait = 1; /* on_sink_progress wakes the engine once it has drained */
+    if (jarm__sink_backlog(&run->sink) >= SINK_HIGH) {
+        run->sink_wait = 1; /* on_sink_progress wakes the scanner once it has drained */
         return 1;
     }
-    if (++app->pull_units >= PULL_YIELD) {
+    if (yield) {
         /* Many rows written from one pull (a dry run of a range, bad lines): let the loop
          * serve signals and timers, and come back at once. */
-        app->pull_units = 0;
-        app->sink_wait = 1;
-        uv_async_send(&app->sink.async);
+        run->sink_wait = 1;
+        uv_async_send(&run->sink.async);
         return 1;
     }
     return 0;
+}
+
+static void on_fail(jarm__scanner_t *sc, const char *msg)
+{
+    fail(sc->data, "%s", msg);
 }
 
 static void on_sink_progress(jarm__sink_t *sink)
 {
-    app_t *app = sink->data;
-    drain_written(app);
-    if (app->sink_wait && !app->closing && jarm__sink_backlog(sink) < SINK_LOW) {
-        app->sink_wait = 0;
-        jarm__scan_wake(app->scan);
+    jarm__cli_run_t *run = sink->data;
+    drain_written(run);
+    if (run->sink_wait && jarm__sink_backlog(sink) < SINK_LOW) {
+        run->sink_wait = 0;
+        jarm__scanner_wake(&run->scanner);
     }
 }
 
-static void on_result(jarm__scan_t *s, jarm__target_t *t)
+static void print_progress(jarm__cli_run_t *run, int final)
 {
-    app_t *app = s->data;
-    jarm__row_t row;
-    if (s->stats.nomem != 0) /* the engine could not compute a result: fail the run */
-        jarm__app_fail(app, "out of memory");
-    jarm__row_from_target(&row, t, jarm__wall_ms());
-    if (row.r.intercepted != JARM_TRI_ABSENT)
-        app->intercept_count[row.r.intercepted == JARM_TRI_TRUE    ? 0
-                             : row.r.intercepted == JARM_TRI_FALSE ? 1
-                                                                   : 2]++;
-    if (row.r.stable != JARM_TRI_ABSENT)
-        app->stable_count[row.r.stable == JARM_TRI_TRUE ? 0 : 1]++;
-    jarm__feed_annotate(app, &row);
-    jarm__app_row(app, &row.r, t->seq);
-}
-
-static void on_input(void *data)
-{
-    app_t *app = data;
-    jarm__scan_wake(app->scan);
-}
-
-/* The resolver may take more names although none was answered. */
-static void on_resolver_ready(void *data)
-{
-    app_t *app = data;
-    if (!app->closing)
-        jarm__scan_wake(app->scan);
-}
-
-static void print_progress(app_t *app, int final)
-{
-    const jarm__scan_stats_t *st = &app->scan->stats;
-    double secs = (double)(uv_now(app->lp) - app->start_ms) / 1000.0;
+    const jarm__scanner_t *sc = &run->scanner;
+    const jarm__scan_stats_t *st = &sc->scan->stats;
+    double secs = (double)(uv_now(&run->loop) - run->start_ms) / 1000.0;
     double rate = secs > 0 ? (double)st->targets_done / secs : 0;
     uint64_t sum[JARM__SUM_N] = {0};
 
     if (final) {
         jarm__status_tally(sum, st->by_status, JARM__ARRAY_SIZE(st->by_status));
-        sum[JARM__SUM_UNSCANNED] += app->bad_rows; /* rows of inputs never scanned */
-        if (app->progress_on)
+        sum[JARM__SUM_UNSCANNED] += run->bad_rows; /* rows of inputs never scanned */
+        if (run->progress_on)
             fputs("\r\033[K", stderr);
         fprintf(
             stderr,
             "jarmsweep: %llu rows in %.1f s (%.0f targets/s): %llu ok, %llu timeout, "
             "%llu refused, %llu no_tls, %llu rejected, %llu other, %llu unscanned; "
             "seed %llu, %llu blocklisted; %llu probes confirmed alone\n",
-            (unsigned long long)app->rows, secs, rate, (unsigned long long)sum[JARM__SUM_OK],
+            (unsigned long long)run->rows, secs, rate, (unsigned long long)sum[JARM__SUM_OK],
             (unsigned long long)sum[JARM__SUM_TIMEOUT], (unsigned long long)sum[JARM__SUM_REFUSED],
             (unsigned long long)sum[JARM__SUM_NO_TLS], (unsigned long long)sum[JARM__SUM_REJECTED],
             (unsigned long long)sum[JARM__SUM_OTHER], (unsigned long long)sum[JARM__SUM_UNSCANNED],
-            (unsigned long long)app->seed, (unsigned long long)app->ranges_blocked,
+            (unsigned long long)run->seed, (unsigned long long)sc->ranges_blocked,
             (unsigned long long)st->probes_retried);
-        if (app->opts.compare_direct)
+        if (run->opts.compare_direct)
             fprintf(stderr,
                     "jarmsweep: compare-direct: %llu intercepted, %llu not intercepted, "
                     "%llu unknown\n",
-                    (unsigned long long)app->intercept_count[0],
-                    (unsigned long long)app->intercept_count[1],
-                    (unsigned long long)app->intercept_count[2]);
-        if (app->opts.repeat > 1)
+                    (unsigned long long)run->intercept_count[0],
+                    (unsigned long long)run->intercept_count[1],
+                    (unsigned long long)run->intercept_count[2]);
+        if (run->opts.repeat > 1)
             fprintf(stderr, "jarmsweep: repeat: %llu stable, %llu unstable\n",
-                    (unsigned long long)app->stable_count[0],
-                    (unsigned long long)app->stable_count[1]);
-        if (app->baseline_on)
+                    (unsigned long long)run->stable_count[0],
+                    (unsigned long long)run->stable_count[1]);
+        if (run->baseline_on)
             fprintf(stderr, "jarmsweep: baseline: %llu same, %llu changed, %llu new\n",
-                    (unsigned long long)app->baseline_count[JARM__BASELINE_SAME],
-                    (unsigned long long)app->baseline_count[JARM__BASELINE_CHANGED],
-                    (unsigned long long)app->baseline_count[JARM__BASELINE_NEW]);
+                    (unsigned long long)run->baseline_count[JARM__BASELINE_SAME],
+                    (unsigned long long)run->baseline_count[JARM__BASELINE_CHANGED],
+                    (unsigned long long)run->baseline_count[JARM__BASELINE_NEW]);
         return;
     }
     fprintf(stderr, "\r\033[K%llu done, %u targets / %u connections in flight, %.0f targets/s",
-            (unsigned long long)(st->targets_done + app->bad_rows), st->targets_active,
+            (unsigned long long)(st->targets_done + run->bad_rows), st->targets_active,
             st->conns_active, rate);
-    if (app->input.bytes_total > 0) {
+    if (sc->input.bytes_total > 0) {
         /* Regular files only: the share of their bytes read so far estimates the rest. */
-        double frac = (double)__atomic_load_n(&app->input.bytes_read, __ATOMIC_RELAXED) /
-                      (double)app->input.bytes_total;
+        double frac = (double)__atomic_load_n(&sc->input.bytes_read, __ATOMIC_RELAXED) /
+                      (double)sc->input.bytes_total;
         if (frac > 0.001 && frac <= 1.0)
             fprintf(stderr, ", ETA %.0f s", secs / frac - secs);
     }
@@ -285,384 +292,256 @@ static void print_progress(app_t *app, int final)
 
 static void on_progress(uv_timer_t *timer)
 {
-    app_t *app = timer->data;
-    jarm__sink_flush(&app->sink); /* results show up at least once a second */
-    drain_written(app);
-    jarm__feed_checkpoint(app);
-    if (app->progress_on)
-        print_progress(app, 0);
+    jarm__cli_run_t *run = timer->data;
+    jarm__sink_flush(&run->sink); /* results show up at least once a second */
+    drain_written(run);
+    jarm__resume_write(run);
+    if (run->progress_on)
+        print_progress(run, 0);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
 {
-    app_t *app = sig->data;
-    if (++app->signals > 1) {
+    jarm__cli_run_t *run = sig->data;
+    (void)signum;
+    if (++run->signals > 1) {
         /* A second signal: give up on the targets in flight and on rows not yet written
          * (the checkpoint never claimed them). */
-        if (!app->opts.quiet)
+        if (!run->opts.quiet)
             fprintf(stderr, "\njarmsweep: interrupted\n");
         _exit(130);
     }
-    if (!app->opts.quiet)
+    if (!run->opts.quiet)
         fprintf(stderr, "%sjarmsweep: stopping: finishing %u targets in flight (again to abort)\n",
-                app->progress_on ? "\r\033[K" : "", app->scan->stats.targets_active);
-    jarm__input_stop(&app->input);
-    jarm__scan_stop(app->scan);
+                run->progress_on ? "\r\033[K" : "", run->scanner.scan->stats.targets_active);
+    jarm__scanner_stop(&run->scanner);
 }
 
-/* The caller-loop API learns when everything of the scan is closed. */
-static void handle_closed(app_t *app)
+/* Close what the command line put on the loop (signals, progress, the writer's async). */
+static void close_ours(jarm__cli_run_t *run)
 {
-    if (--app->handles_closing == 0 && app->closed_cb != NULL)
-        app->closed_cb(app);
-}
-
-static void on_input_closed(jarm__input_t *in)
-{
-    handle_closed(JARM__CONTAINER_OF(in, app_t, input));
-}
-
-static void on_resolver_closed(jarm__resolver_t *r)
-{
-    handle_closed(JARM__CONTAINER_OF(r, app_t, resolver));
-}
-
-static void on_scan_closed(jarm__scan_t *s)
-{
-    handle_closed(s->data);
-}
-
-static void on_done(jarm__scan_t *s)
-{
-    app_t *app = s->data;
-
-    if (!app->lib) {
-        uv_close((uv_handle_t *)&app->sigint, NULL);
-        uv_close((uv_handle_t *)&app->sigterm, NULL);
-        uv_close((uv_handle_t *)&app->sighup, NULL);
-        uv_close((uv_handle_t *)&app->progress, NULL);
-        jarm__sink_close(&app->sink);
+    if (run->signals_on) {
+        uv_close((uv_handle_t *)&run->sigint, NULL);
+        uv_close((uv_handle_t *)&run->sigterm, NULL);
+        uv_close((uv_handle_t *)&run->sighup, NULL);
+        uv_close((uv_handle_t *)&run->progress, NULL);
+        run->signals_on = 0;
     }
-    app->closing = 1;
-    app->handles_closing = 3; /* the input's async, the resolver, the engine */
-    jarm__input_close(&app->input, on_input_closed);
-    if (app->resolver_on)
-        jarm__resolver_close(&app->resolver, on_resolver_closed);
-    else
-        app->handles_closing--;
-    jarm__scan_close(s, on_scan_closed);
-    if (app->done_cb != NULL)
-        app->done_cb(app);
+    if (run->sink.started && !run->sink.closing)
+        jarm__sink_close(&run->sink);
 }
 
-static int proxy_parse(const char *url, jarm__proxy_t *p, char *msg, size_t msglen)
+static void on_done(jarm__scanner_t *sc)
 {
-    jarm__proxy_url_t u;
-    char port[8];
-    struct addrinfo hints, *res = NULL;
-    int r, v6;
+    close_ours(sc->data);
+}
 
-    memset(p, 0, sizeof(*p));
-    if (jarm__proxy_url_parse(url, &u, NULL, 0) != 0) {
-        if (u.bad_credentials)
-            snprintf(msg, msglen, "bad --proxy credentials (1-255 bytes each)");
-        else
-            snprintf(msg, msglen, "bad --proxy '%s' (socks5:// or http://[user:pass@]host:port)",
-                     url);
-        return -1;
+/* ---- setup and the end ---- */
+
+/* Load --match lists and the --baseline. Returns 0 or -1 with a message. */
+static int load_annotations(jarm__cli_run_t *run, char *msg, size_t msglen)
+{
+    const jarm__cli_opts_t *o = &run->opts;
+    char err[256];
+
+    if (o->nmatches > 0) {
+        jarm__fplist_init(&run->fplist);
+        run->fplist_on = 1;
+        for (int i = 0; i < o->nmatches; i++)
+            if (jarm__fplist_load_spec(&run->fplist, o->matches[i], JARM_FINGERPRINT_DIRS, err,
+                                       sizeof(err)) < 0) {
+                snprintf(msg, msglen, "--match: %s", err);
+                return -1;
+            }
     }
-    p->http = u.scheme == JARM__PROXY_HTTP;
-    if (p->http && u.auth) {
-        /* Basic: the user may not hold ':', neither may hold control bytes. */
-        char req[2048];
-        size_t n;
-        if (jarm__http_connect_build("x", 1, 1, u.user, strlen(u.user), u.pass, strlen(u.pass), req,
-                                     sizeof(req), &n) != 0) {
-            snprintf(msg, msglen, "bad --proxy credentials (a ':' in the user, a control byte)");
+    if (o->baseline != NULL) {
+        jarm__baseline_init(&run->baseline);
+        run->baseline_on = 1;
+        if (jarm__baseline_load(&run->baseline, o->baseline, err, sizeof(err)) < 0) {
+            snprintf(msg, msglen, "--baseline: %s", err);
             return -1;
         }
     }
-    memcpy(p->user, u.user, sizeof(p->user));
-    memcpy(p->pass, u.pass, sizeof(p->pass));
-    p->auth = u.auth;
-    snprintf(port, sizeof(port), "%u", (unsigned)u.port);
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    if ((r = getaddrinfo(u.host, port, &hints, &res)) != 0) {
-        snprintf(msg, msglen, "--proxy: %s: %s", u.host, gai_strerror(r));
-        return -1;
-    }
-    memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    v6 = strchr(u.host, ':') != NULL;
-    snprintf(p->label, sizeof(p->label), "%s://%s%s%s:%s", p->http ? "http" : "socks5",
-             v6 ? "[" : "", u.host, v6 ? "]" : "", port);
     return 0;
 }
 
-/* Raise the open-files limit to the hard limit; clamp the window to what fits. */
-static void fit_concurrency(app_t *app)
+static void scanner_opts(const jarm__cli_run_t *run, jarm__scanner_opts_t *so)
 {
-    struct rlimit rl;
-    rlim_t want = (rlim_t)app->opts.concurrency + FD_RESERVE;
+    const jarm__cli_opts_t *o = &run->opts;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
-    if (rl.rlim_cur < want) {
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    if (rl.rlim_cur < want) {
-        unsigned fit = rl.rlim_cur > FD_RESERVE + 1 ? (unsigned)(rl.rlim_cur - FD_RESERVE) : 1;
-        if (!app->opts.quiet && !app->lib)
-            fprintf(stderr,
-                    "jarmsweep: warning: concurrency %u needs %llu open files, the limit is "
-                    "%llu: using %u\n",
-                    app->opts.concurrency, (unsigned long long)want,
-                    (unsigned long long)rl.rlim_cur, fit);
-        app->opts.concurrency = fit;
-    }
+    memset(so, 0, sizeof(*so));
+    so->args = o->args;
+    so->nargs = o->nargs;
+    so->files = o->files;
+    so->nfiles = o->nfiles;
+    so->ports = o->ports;
+    so->nports = o->nports;
+    so->concurrency = o->concurrency;
+    so->probe_parallel = o->probe_parallel;
+    so->per_ip = o->per_ip;
+    so->timeout = o->timeout;
+    so->rate = o->rate;
+    so->sni = o->sni;
+    so->proxy = o->proxy;
+    so->compare_direct = o->compare_direct;
+    so->repeat = o->repeat;
+    so->resolvers = o->resolvers;
+    so->family = o->family;
+    so->all_addresses = o->all_addresses;
+    so->dns_concurrency = o->dns_concurrency;
+    so->dns_timeout_ms = o->dns_timeout_ms;
+    so->dns_tries = o->dns_tries;
+    so->seed = run->seed;
+    so->shard_i = o->shard_i;
+    so->shard_n = o->shard_n;
+    so->blocklists = o->blocklists;
+    so->nblocklists = o->nblocklists;
+    so->allowlist = o->allowlist;
+    so->allow_reserved = o->allow_reserved;
+    so->force = o->force;
+    so->dry_run = o->dry_run;
+    so->resume_low = run->resume_low;
+    so->resume_done = run->resume_done;
+    so->resume_ndone = run->resume_ndone;
 }
 
-/*
- * Undo a failed jarm__run_start and return code. What is off the loop is released now; the
- * handles already on the loop (resolver, engine, input) are closed, so closed_cb still comes
- * from the loop. A loop of our own is run here until empty and closed: then nothing is left.
- * On a caller's loop, jarm__run_finish frees the rest once closed_cb has run.
- */
-static int start_failed(app_t *app, int code)
+/* Release what is off the loop; returns code. */
+static int release(jarm__cli_run_t *run, int code)
 {
-    app->start_failed = 1;
-    app->closing = 1;
-    app->handles_closing = 1; /* held until every close below is under way */
-    if (app->signals_on) {
-        uv_close((uv_handle_t *)&app->sigint, NULL);
-        uv_close((uv_handle_t *)&app->sigterm, NULL);
-        uv_close((uv_handle_t *)&app->sighup, NULL);
-        uv_close((uv_handle_t *)&app->progress, NULL);
+    if (run->scanner_on) {
+        jarm__scanner_close(&run->scanner, NULL);
+        run->scanner_on = 0;
     }
-    if (app->sink.started) { /* nothing was queued: the writer ends at once */
-        jarm__sink_close(&app->sink);
-        jarm__sink_finish(&app->sink);
+    close_ours(run);
+    if (run->loop_on) {
+        uv_run(&run->loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&run->loop) != 0) {
+            /* Every handle must be closed by now; a leak here is a bug worth failing on. */
+            say("internal error: loop not empty at exit");
+            code = 1;
+        }
+        run->loop_on = 0;
     }
-    if (app->input.started) {
-        app->handles_closing++;
-        jarm__input_close(&app->input, on_input_closed);
-    } else {
-        jarm__input_close(&app->input, NULL);
+    if (run->sink.started) /* a failed start: nothing was queued, the writer ends at once */
+        jarm__sink_finish(&run->sink);
+    if (run->sink.fd > STDERR_FILENO) {
+        if (close(run->sink.fd) != 0 && code == 0) {
+            say("%s: %s", run->opts.output, strerror(errno));
+            code = 1;
+        }
+        run->sink.fd = -1;
     }
-    if (app->resolver_on) {
-        app->handles_closing++;
-        jarm__resolver_close(&app->resolver, on_resolver_closed);
-    }
-    if (app->scan_on) {
-        app->handles_closing++;
-        jarm__scan_close(app->scan, on_scan_closed);
-    }
-    jarm__feed_free(app);
-    if (app->opts.output != NULL && app->row_cb == NULL && app->sink.fd > STDERR_FILENO)
-        close(app->sink.fd);
-    handle_closed(app);
-    if (app->own_loop) {
-        uv_run(app->lp, UV_RUN_DEFAULT);
-        if (uv_loop_close(&app->loop) != 0)
-            say(app, "internal error: loop not empty after a failed start");
-        app->own_loop = 0;
-        free(app->scan);
-        app->scan = NULL;
-    }
+    if (run->fplist_on)
+        jarm__fplist_free(&run->fplist);
+    if (run->baseline_on)
+        jarm__baseline_free(&run->baseline);
+    run->fplist_on = run->baseline_on = 0;
+    jarm__resume_free(run);
+    jarm__buf_free(&run->row);
+    free(run->pend);
+    run->pend = NULL;
+    run->pend_n = run->pend_cap = run->pend_head = 0;
     return code;
 }
 
-/*
- * Run the scan described by app->opts (and app->row_cb / app->input.next for the library).
- * Returns the process exit code: 0 done, 1 runtime failure, 2 usage error (message on
- * stderr, or in app->err for the library).
- */
-int jarm__run_start(app_t *app)
-{
-    jarm__scan_opts_t so;
-    char msg[512];
-    int r;
-
-    if (!app->lib)
-        signal(SIGPIPE, SIG_IGN);
-
-    app->input.args = app->opts.args;
-    app->input.nargs = app->opts.nargs;
-    app->input.files = app->opts.files;
-    app->input.nfiles = app->opts.nfiles;
-    if (jarm__input_open(&app->input, msg, sizeof(msg)) != 0) {
-        say(app, "%s", msg);
-        return start_failed(app, 2);
-    }
-    if (jarm__feed_init(app, msg, sizeof(msg)) != 0) {
-        say(app, "%s", msg);
-        return start_failed(app, 2);
-    }
-    app->sink.fd = STDOUT_FILENO;
-    if (app->opts.output != NULL && app->row_cb == NULL) {
-        /* A resumed run adds to what the interrupted ones wrote. */
-        app->sink.fd =
-            open(app->opts.output,
-                 O_WRONLY | O_CREAT | O_CLOEXEC | (app->opts.resume ? O_APPEND : O_TRUNC), 0644);
-        if (app->sink.fd < 0) {
-            say(app, "%s: %s", app->opts.output, strerror(errno));
-            return start_failed(app, 1);
-        }
-    }
-    fit_concurrency(app);
-
-    so.concurrency = app->opts.concurrency;
-    so.probe_parallel = app->opts.probe_parallel;
-    so.per_ip = app->opts.per_ip;
-    so.timeout_ms = (uint64_t)(app->opts.timeout * 1000.0 + 0.5);
-    if (so.timeout_ms == 0)
-        so.timeout_ms = 1;
-    so.rate = app->opts.rate;
-    so.sni = app->opts.sni;
-    so.compare_direct = app->opts.compare_direct;
-    so.repeat = app->opts.repeat;
-    so.proxy = NULL;
-    so.proxy_user = so.proxy_pass = so.proxy_label = NULL;
-    if (app->opts.proxy != NULL) {
-        jarm__proxy_t *proxy = &app->proxy;
-        if (proxy_parse(app->opts.proxy, proxy, msg, sizeof(msg)) != 0) {
-            say(app, "%s", msg);
-            return start_failed(app, 2);
-        }
-        so.proxy = &proxy->addr;
-        so.proxy_label = proxy->label;
-        so.proxy_http = proxy->http;
-        if (proxy->auth) {
-            so.proxy_user = proxy->user;
-            so.proxy_pass = proxy->pass;
-        }
-    }
-
-    if ((app->scan = malloc(sizeof(*app->scan))) == NULL) {
-        say(app, "out of memory");
-        return start_failed(app, 1);
-    }
-    if (app->lp == NULL) { /* the command line and jarm_scan: a loop of our own */
-        if (uv_loop_init(&app->loop) != 0) {
-            say(app, "cannot create the event loop");
-            return start_failed(app, 1);
-        }
-        app->lp = &app->loop;
-        app->own_loop = 1;
-    }
-    {
-        /* Before the engine: a failed resolver init leaves nothing on the loop. */
-        jarm__resolver_opts_t ro = {0};
-        ro.servers = app->opts.resolvers;
-        ro.family = app->opts.family;
-        ro.max_outstanding = app->opts.dns_concurrency;
-        ro.timeout_ms = app->opts.dns_timeout_ms;
-        ro.tries = app->opts.dns_tries;
-        ro.ready_cb = on_resolver_ready;
-        ro.ready_data = app;
-        if ((r = jarm__resolver_init(&app->resolver, app->lp, &ro)) != 0) {
-            const char *why = jarm__resolver_error(&app->resolver);
-            say(app, "%s", why && *why ? why : "cannot start the resolver");
-            return start_failed(app, app->opts.resolvers ? 2 : 1);
-        }
-        app->resolver_on = 1;
-    }
-    if ((r = jarm__scan_init(app->lp, app->scan, &so)) != 0) {
-        say(app, "cannot start the engine: %s", jarm_strerror(r));
-        return start_failed(app, 1);
-    }
-    app->scan_on = 1;
-    app->scan->data = app;
-    app->start_ms = uv_now(app->lp);
-    if (!app->lib) {
-        app->sink.data = app;
-        if ((r = jarm__sink_start(&app->sink, app->lp, on_sink_progress)) != 0) {
-            say(app, "cannot start the output writer: %s", uv_strerror(r));
-            return start_failed(app, 1);
-        }
-    }
-    if ((r = jarm__input_start(&app->input, app->lp, on_input, app)) != 0) {
-        say(app, "cannot read input: %s", jarm_strerror(r));
-        return start_failed(app, 1);
-    }
-
-    if (!app->lib) {
-        uv_signal_init(app->lp, &app->sigint);
-        uv_signal_init(app->lp, &app->sigterm);
-        uv_signal_init(app->lp, &app->sighup);
-        app->sigint.data = app->sigterm.data = app->sighup.data = app;
-        uv_signal_start(&app->sigint, on_signal, SIGINT);
-        uv_signal_start(&app->sigterm, on_signal, SIGTERM);
-        /* A closed terminal or session (ssh dropped): stop as gracefully as on SIGTERM. */
-        uv_signal_start(&app->sighup, on_signal, SIGHUP);
-        uv_timer_init(app->lp, &app->progress);
-        app->progress.data = app;
-        app->progress_on = !app->opts.quiet && isatty(STDERR_FILENO);
-        uv_timer_start(&app->progress, on_progress, 1000, 1000);
-        uv_unref((uv_handle_t *)&app->progress);
-        app->signals_on = 1;
-    }
-    if ((r = jarm__scan_start(app->scan, jarm__feed_pull, on_result, on_done)) != 0) {
-        say(app, "cannot start the engine: %s", jarm_strerror(r));
-        return start_failed(app, 1);
-    }
-    return 0;
-}
-
-/* After the loop has closed every handle of the scan: flush, checkpoint, summary, free. */
-int jarm__run_finish(app_t *app)
+/* The scanner has ended and the loop is empty of handles: flush, checkpoint, summary. */
+static int finish(jarm__cli_run_t *run)
 {
     int r, ret = 0;
 
-    if (app->start_failed) { /* start_failed released all but the engine's memory */
-        free(app->scan);
-        app->scan = NULL;
-        return 0;
-    }
-    if (app->input.error[0] != '\0') {
-        say(app, "%s", app->input.error);
+    if (run->scanner.input.error[0] != '\0') {
+        say("%s", run->scanner.input.error);
         ret = 1;
     }
     /* Wait for the writer to write everything queued, then count it written. */
-    jarm__sink_finish(&app->sink);
-    drain_written(app);
-    if (app->failed)
+    jarm__sink_finish(&run->sink);
+    drain_written(run);
+    if (run->failed)
         ret = 1;
     /* The checkpoint claims only rows written, so it is right to keep even after a failure. */
-    if ((r = jarm__feed_checkpoint(app)) != 0) {
-        say(app, "%s: %s", app->opts.resume, strerror(r));
+    if ((r = jarm__resume_write(run)) != 0) {
+        say("%s: %s", run->opts.resume, strerror(r));
         ret = 1;
     }
-    if (!app->opts.quiet && !app->lib)
-        print_progress(app, 1);
-    if (app->opts.output != NULL && app->row_cb == NULL && close(app->sink.fd) != 0 && ret == 0) {
-        say(app, "%s: %s", app->opts.output, strerror(errno));
-        ret = 1;
-    }
-    if (app->own_loop && (r = uv_loop_close(&app->loop)) != 0) {
-        /* Every handle must be closed by now; a leak here is a bug worth failing on. */
-        say(app, "internal error: loop not empty at exit (%s)", uv_strerror(r));
-        ret = 1;
-    }
-    jarm__feed_free(app);
-    jarm__buf_free(&app->row);
-    free(app->pend);
-    app->pend = NULL;
-    app->pend_n = app->pend_cap = app->pend_head = 0;
-    free(app->scan);
-    app->scan = NULL;
+    if (!run->opts.quiet)
+        print_progress(run, 1);
     return ret;
 }
 
-int jarm__run(app_t *app)
+int jarm__cli_run(jarm__cli_run_t *run)
 {
-    int r = jarm__run_start(app);
-    if (r != 0)
-        return r;
-    uv_run(app->lp, UV_RUN_DEFAULT);
-    return jarm__run_finish(app);
+    static const jarm__scanner_hooks_t hooks = {on_result, on_unscanned, on_bad_line, on_dry,
+                                                on_hold,   on_fail,      on_done};
+    jarm__scanner_opts_t so;
+    jarm__scanner_t *sc = &run->scanner;
+    char msg[512];
+    int r;
+
+    signal(SIGPIPE, SIG_IGN);
+    run->sink.fd = STDOUT_FILENO;
+    run->seed = run->opts.seed_set ? run->opts.seed : jarm__scanner_random_seed();
+    if (run->opts.seed_set)
+        run->seed &= (((uint64_t)1) << 53) - 1;
+    if (uv_loop_init(&run->loop) != 0) {
+        say("cannot create the event loop");
+        return release(run, 1);
+    }
+    run->loop_on = 1;
+    if (jarm__resume_open(run, msg, sizeof(msg)) != 0) {
+        say("%s", msg);
+        return release(run, 2);
+    }
+    scanner_opts(run, &so);
+    if ((r = jarm__scanner_init(sc, &run->loop, &so, &hooks, msg, sizeof(msg))) != 0) {
+        say("%s", msg);
+        return release(run, r == JARM_EINVAL ? 2 : 1);
+    }
+    sc->data = run;
+    run->scanner_on = 1;
+    if (load_annotations(run, msg, sizeof(msg)) != 0) {
+        say("%s", msg);
+        return release(run, 2);
+    }
+    if (run->opts.output != NULL) {
+        /* A resumed run adds to what the interrupted ones wrote. */
+        run->sink.fd =
+            open(run->opts.output,
+                 O_WRONLY | O_CREAT | O_CLOEXEC | (run->opts.resume ? O_APPEND : O_TRUNC), 0644);
+        if (run->sink.fd < 0) {
+            say("%s: %s", run->opts.output, strerror(errno));
+            return release(run, 1);
+        }
+    }
+    if (sc->fd_limit != 0 && !run->opts.quiet)
+        fprintf(stderr,
+                "jarmsweep: warning: concurrency %u needs %llu open files, the limit is "
+                "%llu: using %u\n",
+                sc->concurrency_asked, (unsigned long long)sc->concurrency_asked + JARM__FD_RESERVE,
+                (unsigned long long)sc->fd_limit, sc->opts.concurrency);
+    run->sink.data = run;
+    if ((r = jarm__sink_start(&run->sink, &run->loop, on_sink_progress)) != 0) {
+        say("cannot start the output writer: %s", uv_strerror(r));
+        return release(run, 1);
+    }
+    run->start_ms = uv_now(&run->loop);
+    uv_signal_init(&run->loop, &run->sigint);
+    uv_signal_init(&run->loop, &run->sigterm);
+    uv_signal_init(&run->loop, &run->sighup);
+    run->sigint.data = run->sigterm.data = run->sighup.data = run;
+    uv_signal_start(&run->sigint, on_signal, SIGINT);
+    uv_signal_start(&run->sigterm, on_signal, SIGTERM);
+    /* A closed terminal or session (ssh dropped): stop as gracefully as on SIGTERM. */
+    uv_signal_start(&run->sighup, on_signal, SIGHUP);
+    uv_timer_init(&run->loop, &run->progress);
+    run->progress.data = run;
+    run->progress_on = !run->opts.quiet && isatty(STDERR_FILENO);
+    uv_timer_start(&run->progress, on_progress, 1000, 1000);
+    uv_unref((uv_handle_t *)&run->progress);
+    run->signals_on = 1;
+    if ((r = jarm__scanner_start(sc, msg, sizeof(msg))) != 0) {
+        say("%s", msg);
+        return release(run, r == JARM_EINVAL ? 2 : 1);
+    }
+    uv_run(&run->loop, UV_RUN_DEFAULT);
+    return release(run, finish(run));
 }

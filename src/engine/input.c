@@ -17,6 +17,7 @@
 
 #include "input.h"
 #include "jarm.h"
+#include "scanner.h"
 
 int jarm__input_open(jarm__input_t *in, char *msg, size_t msglen)
 {
@@ -173,7 +174,7 @@ int jarm__input_start(jarm__input_t *in, uv_loop_t *loop, void (*wake_cb)(void *
 {
     int r;
 
-    in->ring = malloc(sizeof(*in->ring) * JARM__INPUT_RING);
+    in->ring = jarm__fault() ? NULL : malloc(sizeof(*in->ring) * JARM__INPUT_RING);
     if (in->ring == NULL)
         return UV_ENOMEM;
     in->head = in->count = 0;
@@ -183,8 +184,13 @@ int jarm__input_start(jarm__input_t *in, uv_loop_t *loop, void (*wake_cb)(void *
     in->wake_data = data;
     pthread_mutex_init(&in->mu, NULL);
     pthread_cond_init(&in->not_full, NULL);
-    if ((r = uv_async_init(loop, &in->async, on_async)) != 0)
+    if ((r = uv_async_init(loop, &in->async, on_async)) != 0) {
+        pthread_mutex_destroy(&in->mu);
+        pthread_cond_destroy(&in->not_full);
+        free(in->ring);
+        in->ring = NULL;
         return r;
+    }
     in->async.data = in;
     in->started = 1;
     if (in->manual)
@@ -196,13 +202,11 @@ int jarm__input_start(jarm__input_t *in, uv_loop_t *loop, void (*wake_cb)(void *
         pthread_attr_init(&attr);
         if (in->next == NULL)
             pthread_attr_setstacksize(&attr, 256 * 1024);
-        r = pthread_create(&in->thread, &attr, reader_main, in);
+        r = jarm__fault() ? EAGAIN : pthread_create(&in->thread, &attr, reader_main, in);
         pthread_attr_destroy(&attr);
     }
-    if (r != 0) {
-        in->started = 0;
-        return -r;
-    }
+    if (r != 0)
+        return -r; /* started, without a thread: jarm__input_close closes the async handle */
     in->thread_on = 1;
     return 0;
 }

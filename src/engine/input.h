@@ -61,7 +61,10 @@ typedef struct jarm__input_s {
 /* Open every -i file; on failure returns -1 with "FILE: reason" in msg (a usage error). */
 int jarm__input_open(jarm__input_t *in, char *msg, size_t msglen);
 
-/* Start the reader thread; wake_cb(wake_data) runs on the loop when lines become available. */
+/* Start the reader thread; wake_cb(wake_data) runs on the loop when lines become available.
+ * Returns 0 or a negative error. When the thread cannot be created the async handle is on the
+ * loop already (in->started is set): jarm__input_close still closes it, from the loop. On any
+ * other error nothing is left to close. */
 int jarm__input_start(jarm__input_t *in, uv_loop_t *loop, void (*wake_cb)(void *), void *data);
 
 /* Take the next line: 1 = got one, 0 = none yet (wake_cb will run), -1 = input exhausted. */
