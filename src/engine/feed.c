@@ -15,7 +15,7 @@
  * which is what --resume relies on: the checkpoint holds the low watermark (every unit below
  * it is complete) and the completed units above it. A resumed run walks the same sequence and
  * skips those units without scanning them. Units complete out of order; a ring of bits from
- * the watermark tracks them.
+ * the watermark tracks them (units.c).
  *
  * --shard I/N: ranges are sharded by iter.c (disjoint parts of each permutation); explicit
  * lines go to the shard of their ordinal among non-empty lines, so every line, bad ones
@@ -63,92 +63,19 @@ typedef struct jarm__entry_s {
     struct sockaddr_storage addrs[JARM__DNS_MAX_ADDRS];
 } entry_t;
 
-/* ---- completion tracking ---- */
-
-static int ring_get(const jarm__scanner_t *sc, uint64_t seq)
-{
-    uint64_t i = seq & (sc->ring_cap - 1);
-    return sc->ring[i >> 3] >> (i & 7) & 1;
-}
-
-static void ring_set(jarm__scanner_t *sc, uint64_t seq, int v)
-{
-    uint64_t i = seq & (sc->ring_cap - 1);
-    if (v)
-        sc->ring[i >> 3] |= (uint8_t)(1u << (i & 7));
-    else
-        sc->ring[i >> 3] &= (uint8_t) ~(1u << (i & 7));
-}
-
-int jarm__scanner_unit_done(const jarm__scanner_t *sc, uint64_t seq)
-{
-    return ring_get(sc, seq);
-}
-
-/* Room for unit numbers up to seq in the ring; doubles it when needed. */
-static int ring_fit(jarm__scanner_t *sc, uint64_t seq)
-{
-    uint64_t cap = sc->ring_cap;
-    uint8_t *old = sc->ring;
-    if (seq - sc->low < cap)
-        return 0;
-    while (seq - sc->low >= cap)
-        cap *= 2;
-    sc->ring = calloc(cap / 8, 1);
-    if (sc->ring == NULL) {
-        sc->ring = old;
-        return -1;
-    }
-    for (uint64_t s = sc->low; s < sc->low + sc->ring_cap; s++) {
-        uint64_t i = s & (sc->ring_cap - 1);
-        if (old[i >> 3] >> (i & 7) & 1) {
-            uint64_t j = s & (cap - 1);
-            sc->ring[j >> 3] |= (uint8_t)(1u << (j & 7));
-        }
-    }
-    free(old);
-    sc->ring_cap = cap;
-    return 0;
-}
-
-void jarm__scanner_complete(jarm__scanner_t *sc, uint64_t seq)
-{
-    if (seq < sc->low)
-        return;
-    ring_set(sc, seq, 1);
-    while (sc->low < sc->seq_next && ring_get(sc, sc->low)) {
-        ring_set(sc, sc->low, 0);
-        sc->low++;
-    }
-}
-
-/* Was this unit done by an earlier run (--resume)? */
-static int resumed_done(const jarm__scanner_t *sc, uint64_t seq)
-{
-    size_t lo = 0, hi = sc->opts.resume_ndone;
-    if (seq < sc->opts.resume_low)
-        return 1;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (sc->opts.resume_done[mid] < seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < sc->opts.resume_ndone && sc->opts.resume_done[lo] == seq;
-}
+/* ---- unit numbers (units.c keeps which are complete) ---- */
 
 /* Number the next unit of e. Returns 1 if it must be produced, 0 if an earlier run did it. */
 static int unit_begin(jarm__scanner_t *sc, entry_t *e, uint64_t *seq)
 {
     *seq = e->assigned ? e->seq0 + e->used++ : sc->seq_next++;
-    if (ring_fit(sc, *seq) != 0) {
+    if (jarm__units_fit(sc, *seq) != 0) {
         /* Out of memory for the bookkeeping: claiming units done that are not would lose
          * them for a resumed run, so the run fails here instead. */
         jarm__scanner_fail(sc, "out of memory");
         return 0;
     }
-    if (resumed_done(sc, *seq) || sc->opts.dry_run) {
+    if (jarm__units_resumed(sc, *seq) || sc->opts.dry_run) {
         jarm__scanner_complete(sc, *seq);
         return 0;
     }

@@ -191,6 +191,10 @@ uint64_t jarm__scanner_random_seed(void);
 int jarm__feed_init(jarm__scanner_t *sc, char *msg, size_t msglen);
 int jarm__feed_pull(jarm__scan_t *s, jarm__target_t *t);
 void jarm__feed_free(jarm__scanner_t *sc);
+/* Unit bookkeeping (units.c), for feed.c: room in the ring for unit numbers up to seq (0, or
+ * -1 out of memory); whether the checkpoint of --resume lists unit seq as done. */
+int jarm__units_fit(jarm__scanner_t *sc, uint64_t seq);
+int jarm__units_resumed(const jarm__scanner_t *sc, uint64_t seq);
 /* A failure of the scanner's own: hooks.fail, then abort. */
 void jarm__scanner_fail(jarm__scanner_t *sc, const char *msg);
 
