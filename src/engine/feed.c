@@ -141,8 +141,9 @@ static void submit_names(jarm__scanner_t *sc)
     while (sc->next_submit != NULL) {
         entry_t *e = sc->next_submit;
         if (e->kind == E_NAME && !e->submitted) {
-            if (sc->opts.dry_run || sc->opts.proxy != NULL) {
-                /* Dry runs print names; a SOCKS5 proxy resolves them itself (socks5h). */
+            if (sc->opts.dry_run || (sc->opts.proxy != NULL && !sc->opts.compare_direct)) {
+                /* Dry runs print names; a proxy resolves them itself (socks5h, CONNECT by name);
+                 * with --compare-direct they are resolved here too, for the direct pass. */
                 e->resolved = 1; /* printed as name:port, never looked up */
                 e->status = JARM__DNS_OK;
             } else {
@@ -204,7 +205,8 @@ static uint64_t entry_units(const jarm__scanner_t *sc, const entry_t *e)
     case E_IP:
         return e->spec.port ? 1 : sc->opts.nports;
     case E_NAME:
-        if (sc->opts.all_addresses && !sc->opts.dry_run && sc->opts.proxy == NULL)
+        if (sc->opts.all_addresses && !sc->opts.dry_run &&
+            (sc->opts.proxy == NULL || sc->opts.compare_direct))
             return 0;
         return e->spec.port ? 1 : sc->opts.nports;
     case E_RANGE:
@@ -366,7 +368,7 @@ static int produce(jarm__scanner_t *sc, entry_t *e, jarm__target_t *t)
                 entry_pop(sc, e);
             return 0;
         }
-        if (o->proxy != NULL) {
+        if (o->proxy != NULL && !o->compare_direct) {
             go = unit_begin(sc, e, &seq);
             if (go) {
                 struct sockaddr_storage none;
@@ -392,6 +394,7 @@ static int produce(jarm__scanner_t *sc, entry_t *e, jarm__target_t *t)
         go = unit_begin(sc, e, &seq);
         if (go) {
             fill_target(t, e, e->spec.host, e->spec.host_len, &e->addrs[e->addr_idx], port);
+            t->by_name = o->proxy != NULL; /* --compare-direct: the proxy still gets the name */
             t->seq = seq;
             ret = 1;
         }
