@@ -94,7 +94,8 @@ static void entry_free(dns_entry_t *e)
     free(e);
 }
 
-void jarm__dns_cache_free(jarm__resolver_t *r)
+/* Call fn(r, e) for every entry; fn may unlink and free e. */
+static void cache_foreach(jarm__resolver_t *r, void (*fn)(jarm__resolver_t *r, dns_entry_t *e))
 {
     size_t i;
 
@@ -102,9 +103,20 @@ void jarm__dns_cache_free(jarm__resolver_t *r)
         dns_entry_t *e = r->buckets[i], *next;
         for (; e != NULL; e = next) {
             next = e->hnext;
-            entry_free(e);
+            fn(r, e);
         }
     }
+}
+
+static void entry_drop(jarm__resolver_t *r, dns_entry_t *e)
+{
+    (void)r;
+    entry_free(e);
+}
+
+void jarm__dns_cache_free(jarm__resolver_t *r)
+{
+    cache_foreach(r, entry_drop);
     free(r->buckets);
     r->buckets = NULL;
     r->nbuckets = r->nentries = 0;
@@ -287,16 +299,13 @@ int jarm__dns_cache_settle(jarm__resolver_t *r, dns_entry_t *e, jarm__dns_status
     return keep;
 }
 
+static void entry_cancel(jarm__resolver_t *r, dns_entry_t *e)
+{
+    if (e->state != E_DONE)
+        jarm__dns_entry_complete(r, e, JARM__DNS_ERROR, NULL, 0);
+}
+
 void jarm__dns_cache_cancel(jarm__resolver_t *r)
 {
-    size_t i;
-
-    for (i = 0; i < r->nbuckets; i++) {
-        dns_entry_t *e = r->buckets[i], *next;
-        for (; e != NULL; e = next) {
-            next = e->hnext;
-            if (e->state != E_DONE)
-                jarm__dns_entry_complete(r, e, JARM__DNS_ERROR, NULL, 0);
-        }
-    }
+    cache_foreach(r, entry_cancel);
 }
