@@ -46,7 +46,8 @@ PKG_DIR = os.path.join(SRC, "contrib", "python")
 SKIP = 77
 EXPECTED = "07d14d16d21d21d00042d43d000000aa99ce74e2c6d013c745aa52b5cc042d"
 ZEROS = "0" * 62
-SLACK = float(os.environ.get("JARM_TEST_SLACK", "2"))
+# Seconds allowed beyond a modelled bound: the suites run side by side on a busy machine.
+SLACK = float(os.environ.get("JARM_TEST_SLACK", "4"))
 
 
 # --- sanitizer runtime ----------------------------------------------------------------------
