@@ -94,8 +94,8 @@ struct jarm__resolver_s {
     void *channel; /* ares_channel_t * */
     jarm__resolver_opts_t opts;
     uv_timer_t timer;
-    uv_timer_t retry_timer;                            /* names to ask again (retry_head) */
-    jarm__queue_t fresh; /* queries within their first try, oldest first */
+    uv_timer_t retry_timer; /* names to ask again (retry_head) */
+    jarm__queue_t fresh;    /* queries within their first try, oldest first */
     unsigned nfresh;
     struct jarm__dns_entry_s *retry_head;
     struct jarm__dns_entry_s *lane; /* the name asked again alone, or NULL */
