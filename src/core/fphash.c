@@ -314,24 +314,6 @@ static inline size_t split_handshake(const char *raw, size_t raw_len, size_t i, 
     return i;
 }
 
-/* Add the ALPN and extension fields (f[2], f[3]) to the hashed text gathered in text (*tl
- * bytes), hashing what was gathered when a field does not fit. 0, or -1 on a digest error. */
-static inline int gather_text(EVP_MD_CTX *ctx, char *text, size_t cap, size_t *tl,
-                              const char *const f[4], const size_t fl[4])
-{
-    for (unsigned j = 2; j < 4; j++) {
-        if (fl[j] > cap - *tl) { /* a long text: hash what is gathered so far */
-            if (!EVP_DigestUpdate(ctx, text, *tl) || !EVP_DigestUpdate(ctx, f[j], fl[j]))
-                return -1;
-            *tl = 0;
-            continue;
-        }
-        memcpy(text + *tl, f[j], fl[j]);
-        *tl += fl[j];
-    }
-    return 0;
-}
-
 int jarm_fuzzy_hash(const char *raw, size_t raw_len, char *out, size_t cap, size_t *out_len)
 {
     static const char empty[] = JARM_RAW_EMPTY;
@@ -363,8 +345,16 @@ int jarm_fuzzy_hash(const char *raw, size_t raw_len, char *out, size_t cap, size
         jarm_cipher_code(f[0], fl[0], out + o);
         out[o + 2] = jarm_version_code(f[1], fl[1]);
         o += 3;
-        if (gather_text(ctx, text, sizeof(text), &tl, f, fl) != 0)
-            return JARM_EINVAL;
+        for (unsigned j = 2; j < 4; j++) {   /* gather the ALPN and extension text */
+            if (fl[j] > sizeof(text) - tl) { /* a long text: hash what is gathered so far */
+                if (!EVP_DigestUpdate(ctx, text, tl) || !EVP_DigestUpdate(ctx, f[j], fl[j]))
+                    return JARM_EINVAL;
+                tl = 0;
+                continue;
+            }
+            memcpy(text + tl, f[j], fl[j]);
+            tl += fl[j];
+        }
         if (i >= raw_len)
             break;
         i++;
