@@ -17,34 +17,32 @@
 #include "poller.h"
 #include "queue.h"
 
-/* Per-probe outcome. */
-typedef enum jarm__pstatus_e {
-    JARM__P_PENDING = 0,
-    JARM__P_OK,          /* a ServerHello: a real probe string */
-    JARM__P_ALERT,       /* a TLS alert */
-    JARM__P_NO_TLS,      /* bytes that are not TLS */
-    JARM__P_MALFORMED,   /* a TLS record that is not a usable ServerHello */
-    JARM__P_CLOSED,      /* EOF without a byte */
-    JARM__P_REFUSED,     /* connection refused */
-    JARM__P_RESET,       /* reset without a byte */
-    JARM__P_UNREACHABLE, /* host or network unreachable */
-    JARM__P_TIMEOUT,     /* no byte before the timeout */
-    JARM__P_SKIPPED,     /* not sent, or abandoned, because another probe timed out */
-    JARM__P_ERROR,       /* any other socket error */
-    JARM__P_PROXY        /* the proxy failed or refused (not the target) */
-} jarm__pstatus_t;
+/* Per-probe and per-target outcomes: the public enums of jarmsweep.h (meanings there), under
+ * the engine's short names. */
+typedef jarm_probe_status_t jarm__pstatus_t;
+#define JARM__P_PENDING     JARM_PROBE_PENDING
+#define JARM__P_OK          JARM_PROBE_OK
+#define JARM__P_ALERT       JARM_PROBE_ALERT
+#define JARM__P_NO_TLS      JARM_PROBE_NO_TLS
+#define JARM__P_MALFORMED   JARM_PROBE_MALFORMED
+#define JARM__P_CLOSED      JARM_PROBE_CLOSED
+#define JARM__P_REFUSED     JARM_PROBE_REFUSED
+#define JARM__P_RESET       JARM_PROBE_RESET
+#define JARM__P_UNREACHABLE JARM_PROBE_UNREACHABLE
+#define JARM__P_TIMEOUT     JARM_PROBE_TIMEOUT
+#define JARM__P_SKIPPED     JARM_PROBE_SKIPPED
+#define JARM__P_ERROR       JARM_PROBE_ERROR
+#define JARM__P_PROXY       JARM_PROBE_PROXY_ERROR
 
-/* Per-target outcome, the row's `status`. */
-typedef enum jarm__tstatus_e {
-    JARM__T_OK = 0,      /* at least one ServerHello */
-    JARM__T_TIMEOUT,     /* a probe timed out: reference rule, ten empty probes */
-    JARM__T_REFUSED,     /* every probe refused */
-    JARM__T_UNREACHABLE, /* every probe unreachable */
-    JARM__T_NO_TLS,      /* no ServerHello, some reply was not TLS */
-    JARM__T_REJECTED,    /* answered, but only alerts, resets, empty closes or malformed TLS */
-    JARM__T_ERROR,       /* local errors only */
-    JARM__T_PROXY_ERROR  /* the proxy failed (the target's answer is unknown) */
-} jarm__tstatus_t;
+typedef jarm_status_t jarm__tstatus_t;
+#define JARM__T_OK          JARM_STATUS_OK
+#define JARM__T_TIMEOUT     JARM_STATUS_TIMEOUT
+#define JARM__T_REFUSED     JARM_STATUS_REFUSED
+#define JARM__T_UNREACHABLE JARM_STATUS_UNREACHABLE
+#define JARM__T_NO_TLS      JARM_STATUS_NO_TLS
+#define JARM__T_REJECTED    JARM_STATUS_REJECTED
+#define JARM__T_ERROR       JARM_STATUS_ERROR
+#define JARM__T_PROXY_ERROR JARM_STATUS_PROXY_ERROR
 
 const char *jarm__pstatus_name(jarm__pstatus_t s);
 const char *jarm__tstatus_name(jarm__tstatus_t s);
