@@ -207,6 +207,9 @@ def test_real(args, tap, tmp, certs):
         r, rr = scan(args, [p], ["--cert", "--cert-max", "100000"])
         tap.eq(rr.get(p, {}).get("cert"), rows.get(p, {}).get("cert"),
                "rsa, --cert-max 100000: the same cert object")
+        r, rr = scan(args, [p], ["--cert-max", "100000"])
+        tap.eq(rr.get(p, {}).get("cert"), rows.get(p, {}).get("cert"),
+               "rsa, --cert-max 100000 alone implies --cert")
 
         test_match(args, tap, tmp, certs, srv, rows)
     finally:
