@@ -21,7 +21,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 DEPS=(meson ninja-build pkg-config gcc clang libuv1-dev libc-ares-dev libssl-dev openssl
-      python3 dnsmasq-base iproute2 libclang-rt-14-dev microsocks haproxy iptables nginx)
+      python3 dnsmasq-base iproute2 libclang-rt-14-dev microsocks haproxy iptables
+      squid-openssl nginx)
 
 # shellcheck source=contrib/deps.sh
 . contrib/deps.sh   # install_deps, RUN_DEPS

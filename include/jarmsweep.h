@@ -97,7 +97,8 @@ typedef struct jarm_result_s {
     unsigned port;   /* 0 when none (a bad_target) */
     const char *sni; /* the server_name sent; NULL when never scanned */
     size_t sni_len;
-    const char *proxy;  /* the proxy scanned through ("socks5://host:port"), or NULL */
+    const char *proxy;  /* the proxy scanned through ("socks5://host:port" or
+                           "http://host:port"), or NULL */
     const char *source; /* the input file, "next" (jarm_scan), "add" (jarm_scanner_add) or
                            NULL (a command-line argument) */
     uint64_t line;      /* its line in source (from 1), or the argument's number */
@@ -133,13 +134,15 @@ typedef struct jarm_result_s {
      * them); written whenever match_cert is not NULL. */
     const char *const *match_cert;
     size_t nmatch_cert;
-    /* Room for annotations of options to come (interception checks, repeated scans): not
-     * yet filled, nor written by jarm_result_to_json(). */
-    const char *jarm_direct;        /* the fingerprint seen directly ... */
-    const char *jarm_proxy;         /* ... and through the proxy */
-    jarm_tristate_t intercepted;    /* the two differ */
-    jarm_tristate_t stable;         /* repeated scans agreed */
-    const jarm_variant_t *variants; /* each fingerprint seen by repeated scans */
+    /* --compare-direct: the fingerprint seen directly (62 zeros when that failed), the one
+     * through the proxy (= jarm), and whether they differ (UNKNOWN: either side failed). */
+    const char *jarm_direct;
+    const char *jarm_proxy;
+    jarm_tristate_t intercepted;
+    /* --repeat N: whether every scan gave one fingerprint, and each fingerprint seen with
+     * its count, most frequent first (jarm is the first's). */
+    jarm_tristate_t stable;
+    const jarm_variant_t *variants;
     size_t nvariants;
     void *reserved[5]; /* NULL: room for later annotations */
 } jarm_result_t;
@@ -161,7 +164,7 @@ typedef struct jarm_scan_opts_s {
     const char *ports;     /* for targets without one: "443", "443,8443", "8000-8010"; NULL = 443 */
     const char *sni;       /* server_name override, or NULL */
     const char *resolvers; /* "IP[:PORT],..." or NULL for resolv.conf */
-    const char *proxy;     /* "socks5://[user:pass@]host:port" or NULL */
+    const char *proxy;     /* "socks5://" or "http://[user:pass@]host:port", or NULL */
     int allow_reserved;    /* ranges may cover reserved space (e.g. 127.0.0.0/8) */
     int cert;              /* results get the server's certificate: cert or cert_error */
     size_t cert_max;       /* stream bytes read for it (--cert-max); 0 = 65536 */

@@ -270,7 +270,7 @@ static void test_scan_errors(void)
         {"empty sni", NULL, "", NULL, NULL},
         {"bad resolver", NULL, NULL, "not-an-ip", NULL},
         {"bad resolver port", NULL, NULL, "127.0.0.1:99999", NULL},
-        {"bad proxy scheme", NULL, NULL, NULL, "http://127.0.0.1:1080"},
+        {"bad proxy scheme", NULL, NULL, NULL, "ftp://127.0.0.1:1080"},
         {"proxy without port", NULL, NULL, NULL, "socks5://127.0.0.1"},
         {"proxy with a bad port", NULL, NULL, NULL, "socks5://127.0.0.1:99999"},
         {"proxy with empty host", NULL, NULL, NULL, "socks5h://:1080"},

@@ -36,7 +36,9 @@ typedef struct jarm__cli_opts_s {
     const char *allowlist;
     int allow_reserved, force, dry_run;
     const char *resume;
-    const char *proxy; /* --proxy socks5://[user:pass@]host:port, as given */
+    const char *proxy;  /* --proxy socks5:// or http://[user:pass@]host:port, as given */
+    int compare_direct; /* --compare-direct */
+    unsigned repeat;    /* --repeat N (0: not given) */
     char **matches;    /* --match FILE|NAME, repeatable */
     int nmatches;
     const char *baseline; /* --baseline FILE */

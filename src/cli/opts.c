@@ -34,6 +34,8 @@ enum {
     OPT_DRY_RUN,
     OPT_RESUME,
     OPT_PROXY,
+    OPT_COMPARE_DIRECT,
+    OPT_REPEAT,
     OPT_MATCH,
     OPT_BASELINE,
     OPT_CERT,
@@ -65,6 +67,8 @@ static const struct option long_opts[] = {
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"resume", required_argument, NULL, OPT_RESUME},
     {"proxy", required_argument, NULL, OPT_PROXY},
+    {"compare-direct", no_argument, NULL, OPT_COMPARE_DIRECT},
+    {"repeat", required_argument, NULL, OPT_REPEAT},
     {"match", required_argument, NULL, OPT_MATCH},
     {"baseline", required_argument, NULL, OPT_BASELINE},
     {"cert", no_argument, NULL, OPT_CERT},
@@ -126,10 +130,14 @@ const char *const jarm__cli_help[] = {
     "  -r, --rate N            at most N new connections per second (default: no limit)\n"
     "      --sni NAME          send NAME as server_name instead of the target's host\n"
     "      --proxy socks5://[USER:PASS@]HOST:PORT\n"
-    "                          send every probe connection through this SOCKS5 proxy;\n"
+    "      --proxy http://[USER:PASS@]HOST:PORT\n"
+    "                          send every probe connection through this SOCKS5 proxy, or\n"
+    "                          this HTTP proxy (CONNECT HOST:PORT, Basic authentication);\n"
     "                          host names are resolved by the proxy (socks5h); rows get\n"
     "                          'proxy' and, for names, 'ip' null; when the proxy fails\n"
-    "                          the row is proxy_error with 'error' saying why\n"
+    "                          the row is proxy_error with 'error' saying why ('proxy\n"
+    "                          said 407', 'proxy timed out', ...); an HTTP proxy's 503\n"
+    "                          counts as refused, 502 and 504 as unreachable\n"
     "\n",
     "Names (resolved with c-ares on the scan loop, each name once per run):\n"
     "      --resolvers LIST    DNS servers IP[:PORT],... (default: /etc/resolv.conf)\n"
@@ -193,6 +201,18 @@ const char *const jarm__cli_help[] = {
     "                          'host[:port] fingerprint'): 'baseline' is same, changed\n"
     "                          (with 'baseline_jarm', the old one) or new; the summary\n"
     "                          counts them\n"
+    "      --compare-direct    with --proxy: scan every target directly and through the\n"
+    "                          proxy; 'jarm_direct', 'jarm_proxy' and 'intercepted' (true:\n"
+    "                          they differ, the proxy answers TLS itself; false; unknown:\n"
+    "                          either side failed); the row's jarm is the proxy's; the\n"
+    "                          summary counts them. Without direct egress: scan outside\n"
+    "                          with -o FILE, then inside through the proxy with\n"
+    "                          --baseline FILE ('changed' is the sign)\n"
+    "      --repeat N          scan every target N times (1-1000), spread over the run:\n"
+    "                          'variants' lists each fingerprint seen with its count, most\n"
+    "                          frequent first, 'stable' is true when there was one; the\n"
+    "                          row is the most frequent one's (load balancers over mixed\n"
+    "                          back ends, stacks that answer differently at random)\n"
     "\n",
     "Other:\n"
     "  -q, --quiet             no progress line, summary or warnings on standard error\n"
@@ -213,8 +233,8 @@ const char *const jarm__cli_help[] = {
     "  error        local errors only ('error' says why, e.g. out of file descriptors:\n"
     "               with none left for one connection a probe fails after ~3 s; an\n"
     "               input line with no memory to queue it: one row, out of memory)\n"
-    "  proxy_error  the SOCKS5 proxy failed: nothing listening, a timeout before its\n"
-    "               CONNECT reply, failed authentication, a malformed reply ('error'\n"
+    "  proxy_error  the proxy failed: nothing listening, a timeout before its CONNECT\n"
+    "               reply, failed authentication, a refusal, a malformed reply ('error'\n"
     "               says which); 'jarm' is 62 zeros\n"
     "Each entry of 'probes' has a status (ok, alert, no_tls, malformed, closed, refused,\n"
     "reset, unreachable, timeout, skipped, error, proxy_error) and 'ms' from connect to\n"
@@ -432,9 +452,17 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
             o->cert = 1;
             break;
         case OPT_PROXY:
-            if (jarm__proxy_scheme(optarg) < 0 || jarm__proxy_scheme(optarg) == JARM__PROXY_HTTP)
-                USAGE("bad --proxy '%s' (socks5://[user:pass@]host:port)", optarg);
+            if (jarm__proxy_scheme(optarg) < 0)
+                USAGE("bad --proxy '%s' (socks5:// or http://[user:pass@]host:port)", optarg);
             o->proxy = optarg;
+            break;
+        case OPT_COMPARE_DIRECT:
+            o->compare_direct = 1;
+            break;
+        case OPT_REPEAT:
+            if (parse_uint(optarg, 1, 1000, &v) != 0)
+                USAGE("bad --repeat '%s' (1-1000)", optarg);
+            o->repeat = (unsigned)v;
             break;
         case 'q':
             o->quiet = 1;
@@ -455,6 +483,10 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
             USAGE("unknown option %s (see --help)", argv[optind - 1]);
         }
     }
+    if (o->compare_direct && o->proxy == NULL)
+        USAGE("--compare-direct needs --proxy");
+    if (o->compare_direct && o->repeat > 1)
+        USAGE("--compare-direct and --repeat do not go together");
     o->args = argv + optind;
     o->nargs = argc - optind;
     if (o->nargs == 0 && o->nfiles == 0)

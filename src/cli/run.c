@@ -170,6 +170,12 @@ static void on_result(jarm__scanner_t *sc, const jarm__target_t *t)
     jarm__cli_run_t *run = sc->data;
     jarm__row_t row;
     jarm__row_from_target(&row, t, jarm__wall_ms());
+    if (row.r.intercepted != JARM_TRI_ABSENT)
+        run->intercept_count[row.r.intercepted == JARM_TRI_TRUE    ? 0
+                             : row.r.intercepted == JARM_TRI_FALSE ? 1
+                                                                   : 2]++;
+    if (row.r.stable != JARM_TRI_ABSENT)
+        run->stable_count[row.r.stable == JARM_TRI_TRUE ? 0 : 1]++;
     annotate(run, &row);
     jarm__row_write(&run->row, run->opts.format, &row.r);
     emit(run, t->seq);
@@ -263,6 +269,17 @@ static void print_progress(jarm__cli_run_t *run, int final)
             (unsigned long long)sum[JARM__SUM_OTHER], (unsigned long long)sum[JARM__SUM_UNSCANNED],
             (unsigned long long)run->seed, (unsigned long long)sc->ranges_blocked,
             (unsigned long long)st->probes_retried);
+        if (run->opts.compare_direct)
+            fprintf(stderr,
+                    "jarmsweep: compare-direct: %llu intercepted, %llu not intercepted, "
+                    "%llu unknown\n",
+                    (unsigned long long)run->intercept_count[0],
+                    (unsigned long long)run->intercept_count[1],
+                    (unsigned long long)run->intercept_count[2]);
+        if (run->opts.repeat > 1)
+            fprintf(stderr, "jarmsweep: repeat: %llu stable, %llu unstable\n",
+                    (unsigned long long)run->stable_count[0],
+                    (unsigned long long)run->stable_count[1]);
         if (run->baseline_on)
             fprintf(stderr, "jarmsweep: baseline: %llu same, %llu changed, %llu new\n",
                     (unsigned long long)run->baseline_count[JARM__BASELINE_SAME],
@@ -380,6 +397,8 @@ static void scanner_opts(const jarm__cli_run_t *run, jarm__scanner_opts_t *so)
     so->rate = o->rate;
     so->sni = o->sni;
     so->proxy = o->proxy;
+    so->compare_direct = o->compare_direct;
+    so->repeat = o->repeat;
     so->resolvers = o->resolvers;
     so->family = o->family;
     so->all_addresses = o->all_addresses;

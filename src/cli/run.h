@@ -44,7 +44,9 @@ typedef struct jarm__cli_run_s {
     jarm__fplist_t fplist;
     jarm__baseline_t baseline;
     int fplist_on, baseline_on;
-    uint64_t baseline_count[3]; /* new, same, changed */
+    uint64_t baseline_count[3];  /* new, same, changed */
+    uint64_t intercept_count[3]; /* --compare-direct: intercepted, not, unknown */
+    uint64_t stable_count[2];    /* --repeat: stable, unstable */
 
     /* --seed, and --resume (resume.c): the checkpoint of an earlier run */
     uint64_t seed;

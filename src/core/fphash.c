@@ -262,32 +262,72 @@ static EVP_MD_CTX *sha256_ctx(void)
     return EVP_DigestInit_ex(ctx, sha256_md, NULL) ? ctx : NULL;
 }
 
-int jarm_fuzzy_hash(const char *raw, size_t raw_len, char *out, size_t cap, size_t *out_len)
+/* The fingerprint of a scan with no answer at all: 62 zeros. */
+static int zero_fp(char *out, size_t cap, size_t *out_len)
 {
-    static const char empty[] = JARM_RAW_EMPTY;
-    unsigned char md[32];
-    size_t handshakes = 1, need, o = 0, tl = 0;
-    EVP_MD_CTX *ctx;
-    char text[2048]; /* the hashed ALPN/extension text, gathered for one update */
+    *out_len = JARM_FP_LEN;
+    if (cap < JARM_FP_LEN + 1)
+        return JARM_ENOBUFS;
+    memset(out, '0', JARM_FP_LEN);
+    out[JARM_FP_LEN] = '\0';
+    return 0;
+}
 
-    if (raw == NULL)
-        raw = "";
-    if (raw_len == sizeof(empty) - 1 && memcmp(raw, empty, raw_len) == 0) {
-        if (cap < JARM_FP_LEN + 1) {
-            *out_len = JARM_FP_LEN;
-            return JARM_ENOBUFS;
-        }
-        memset(out, '0', JARM_FP_LEN);
-        out[JARM_FP_LEN] = '\0';
-        *out_len = JARM_FP_LEN;
-        return 0;
-    }
+/* Handshakes in raw: one more than its commas. */
+static size_t count_handshakes(const char *raw, size_t raw_len)
+{
+    size_t handshakes = 1;
 
     for (const char *p = raw, *end = raw + raw_len; (p = memchr(p, ',', (size_t)(end - p)));) {
         handshakes++;
         p++;
     }
-    need = handshakes * 3 + 32;
+    return handshakes;
+}
+
+/*
+ * The fields of the handshake starting at raw[i]: its end is at ',' or raw_len, its fields
+ * end at '|'; fields past the 4th are ignored and missing ones stay "" (where the reference
+ * crashes). Returns the offset of the handshake's end.
+ */
+static inline size_t split_handshake(const char *raw, size_t raw_len, size_t i, const char *f[4],
+                                     size_t fl[4])
+{
+    size_t start = i;
+    unsigned k = 0;
+
+    for (;;) {
+        i += next_sep(raw + i, raw_len - i);
+        if (i >= raw_len || raw[i] == ',')
+            break;
+        if (k < 4) { /* a '|' */
+            f[k] = raw + start;
+            fl[k] = i - start;
+        }
+        k++;
+        start = ++i;
+    }
+    if (k < 4) {
+        f[k] = raw + start;
+        fl[k] = i - start;
+    }
+    return i;
+}
+
+int jarm_fuzzy_hash(const char *raw, size_t raw_len, char *out, size_t cap, size_t *out_len)
+{
+    static const char empty[] = JARM_RAW_EMPTY;
+    unsigned char md[32];
+    size_t need, o = 0, tl = 0;
+    EVP_MD_CTX *ctx;
+    char text[2048]; /* the hashed ALPN/extension text, gathered for one update */
+
+    if (raw == NULL)
+        raw = "";
+    if (raw_len == sizeof(empty) - 1 && memcmp(raw, empty, raw_len) == 0)
+        return zero_fp(out, cap, out_len);
+
+    need = count_handshakes(raw, raw_len) * 3 + 32;
     *out_len = need;
     if (cap < need + 1)
         return JARM_ENOBUFS;
@@ -296,35 +336,16 @@ int jarm_fuzzy_hash(const char *raw, size_t raw_len, char *out, size_t cap, size
         return JARM_EINVAL;
 
     /* One pass: a handshake ends at ',' or the end (Python's "".split(",") yields one empty
-     * handshake, so there is always one), its fields at '|'; fields past the 4th are ignored
-     * and missing ones are "" (where the reference crashes). */
+     * handshake, so there is always one). */
     for (size_t i = 0;;) {
         const char *f[4] = {"", "", "", ""};
-        size_t fl[4] = {0, 0, 0, 0}, start = i;
-        unsigned k = 0;
-        int last;
+        size_t fl[4] = {0, 0, 0, 0};
 
-        for (;;) {
-            i += next_sep(raw + i, raw_len - i);
-            if (i >= raw_len || raw[i] == ',')
-                break;
-            if (k < 4) { /* a '|' */
-                f[k] = raw + start;
-                fl[k] = i - start;
-            }
-            k++;
-            start = ++i;
-        }
-        if (k < 4) {
-            f[k] = raw + start;
-            fl[k] = i - start;
-        }
-        last = i >= raw_len;
-        i++;
+        i = split_handshake(raw, raw_len, i, f, fl);
         jarm_cipher_code(f[0], fl[0], out + o);
         out[o + 2] = jarm_version_code(f[1], fl[1]);
         o += 3;
-        for (unsigned j = 2; j < 4; j++) {
+        for (unsigned j = 2; j < 4; j++) {   /* gather the ALPN and extension text */
             if (fl[j] > sizeof(text) - tl) { /* a long text: hash what is gathered so far */
                 if (!EVP_DigestUpdate(ctx, text, tl) || !EVP_DigestUpdate(ctx, f[j], fl[j]))
                     return JARM_EINVAL;
@@ -334,8 +355,9 @@ int jarm_fuzzy_hash(const char *raw, size_t raw_len, char *out, size_t cap, size
             memcpy(text + tl, f[j], fl[j]);
             tl += fl[j];
         }
-        if (last)
+        if (i >= raw_len)
             break;
+        i++;
     }
 
     if (!EVP_DigestUpdate(ctx, text, tl) || !EVP_DigestFinal_ex(ctx, md, NULL))

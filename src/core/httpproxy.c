@@ -23,7 +23,8 @@ enum {
     S_CODE,    /* three digits, r->matched of them read */
     S_AFTER_CODE,
     S_REASON,
-    S_STATUS_CR, /* CR seen at the end of the status line */
+    S_STATUS_CR, /* CR seen at the end of the status line (the status line's states come
+                    before S_LINE: step() relies on it) */
     S_LINE,      /* start of a header line or of the blank line */
     S_NAME,
     S_VALUE,
@@ -77,8 +78,8 @@ static uint8_t lower(uint8_t c)
     return c >= 'A' && c <= 'Z' ? (uint8_t)(c | 0x20) : c;
 }
 
-/* One byte. Returns the new status. */
-static jarm__http_status_t step(jarm__http_reply_t *r, uint8_t c)
+/* A byte of the status line: "HTTP/1." DIGIT SP 3DIGIT [SP reason] EOL. */
+static jarm__http_status_t step_status(jarm__http_reply_t *r, uint8_t c)
 {
     switch (r->state) {
     case S_VERSION:
@@ -132,12 +133,56 @@ static jarm__http_status_t step(jarm__http_reply_t *r, uint8_t c)
             r->reason_cut = 1;
         }
         return JARM__HTTP_MORE;
-    case S_STATUS_CR:
-    case S_HEADER_CR:
+    default: /* S_STATUS_CR */
         if (c != '\n')
             return JARM__HTTP_MALFORMED;
         r->state = S_LINE;
         return JARM__HTTP_MORE;
+    }
+}
+
+/* A byte of a header name; r->matched follows "proxy-authenticate" case-insensitively. */
+static jarm__http_status_t step_name(jarm__http_reply_t *r, uint8_t c)
+{
+    if (c == ':') {
+        r->state = S_VALUE;
+        r->in_auth = r->matched == sizeof(auth_header) - 1 && r->auth_scheme[0] == '\0';
+        r->matched = 0;
+        return JARM__HTTP_MORE;
+    }
+    if (!is_tchar(c))
+        return JARM__HTTP_MALFORMED;
+    if (r->matched > 0 && r->matched < sizeof(auth_header) - 1 &&
+        lower(c) == (uint8_t)auth_header[r->matched])
+        r->matched++;
+    else
+        r->matched = 0; /* no match, or a longer name */
+    return JARM__HTTP_MORE;
+}
+
+/* A byte of a header value; the first Proxy-Authenticate's first token is its scheme. */
+static jarm__http_status_t step_value(jarm__http_reply_t *r, uint8_t c)
+{
+    if (c == '\r' || c == '\n') {
+        r->state = c == '\r' ? S_HEADER_CR : S_LINE;
+        r->in_auth = 0;
+        return JARM__HTTP_MORE;
+    }
+    if (!is_text(c))
+        return JARM__HTTP_MALFORMED;
+    if (r->in_auth) {
+        if (is_tchar(c) && r->matched < sizeof(r->auth_scheme) - 1)
+            r->auth_scheme[r->matched++] = (char)c;
+        else if (r->matched > 0)
+            r->in_auth = 0;
+    }
+    return JARM__HTTP_MORE;
+}
+
+/* A byte of the header block: lines `token ":" value EOL`, then an empty line. */
+static jarm__http_status_t step_headers(jarm__http_reply_t *r, uint8_t c)
+{
+    switch (r->state) {
     case S_LINE:
         if (c == '\r') {
             r->state = S_END_CR;
@@ -153,40 +198,25 @@ static jarm__http_status_t step(jarm__http_reply_t *r, uint8_t c)
         r->in_auth = 0;
         return JARM__HTTP_MORE;
     case S_NAME:
-        if (c == ':') {
-            r->state = S_VALUE;
-            r->in_auth = r->matched == sizeof(auth_header) - 1 && r->auth_scheme[0] == '\0';
-            r->matched = 0;
-            return JARM__HTTP_MORE;
-        }
-        if (!is_tchar(c))
-            return JARM__HTTP_MALFORMED;
-        if (r->matched > 0 && r->matched < sizeof(auth_header) - 1 &&
-            lower(c) == (uint8_t)auth_header[r->matched])
-            r->matched++;
-        else
-            r->matched = 0; /* no match, or a longer name */
-        return JARM__HTTP_MORE;
+        return step_name(r, c);
     case S_VALUE:
-        if (c == '\r' || c == '\n') {
-            r->state = c == '\r' ? S_HEADER_CR : S_LINE;
-            r->in_auth = 0;
-            return JARM__HTTP_MORE;
-        }
-        if (!is_text(c))
+        return step_value(r, c);
+    case S_HEADER_CR:
+        if (c != '\n')
             return JARM__HTTP_MALFORMED;
-        if (r->in_auth) { /* the scheme: the first token of the value */
-            if (is_tchar(c) && r->matched < sizeof(r->auth_scheme) - 1)
-                r->auth_scheme[r->matched++] = (char)c;
-            else if (r->matched > 0)
-                r->in_auth = 0;
-        }
+        r->state = S_LINE;
         return JARM__HTTP_MORE;
     case S_END_CR:
         return c == '\n' ? JARM__HTTP_DONE : JARM__HTTP_MALFORMED;
     default:
         JARM__UNREACHABLE();
     }
+}
+
+/* One byte. Returns the new status. */
+static jarm__http_status_t step(jarm__http_reply_t *r, uint8_t c)
+{
+    return r->state < S_LINE ? step_status(r, c) : step_headers(r, c);
 }
 
 jarm__http_status_t jarm__http_reply_feed(jarm__http_reply_t *r, const uint8_t *data, size_t len)

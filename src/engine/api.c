@@ -94,9 +94,9 @@ static int set_opts(jarm_scanner_t *api, jarm__scanner_opts_t *o, const jarm_sca
         snprintf(err, errlen, "bad sni");
         return JARM_EINVAL;
     }
-    if (in->proxy != NULL &&
-        (jarm__proxy_scheme(in->proxy) < 0 || jarm__proxy_scheme(in->proxy) == JARM__PROXY_HTTP)) {
-        snprintf(err, errlen, "bad proxy '%s' (socks5://[user:pass@]host:port)", in->proxy);
+    if (in->proxy != NULL && jarm__proxy_scheme(in->proxy) < 0) {
+        snprintf(err, errlen, "bad proxy '%s' (socks5:// or http://[user:pass@]host:port)",
+                 in->proxy);
         return JARM_EINVAL;
     }
     o->sni = in->sni;

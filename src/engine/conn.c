@@ -13,6 +13,7 @@
  * and never from inside another callback.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -46,6 +47,13 @@ static void conn_record(jarm__conn_t *c, jarm__pstatus_t result, const char *str
  * queue the connection for the scanner's flush, which does the accounting once the current
  * callback is over.
  */
+/* The proxy handshake is over, whichever way. */
+static void conn_hs_end(jarm__conn_t *c)
+{
+    if (c->s->hs->end != NULL)
+        c->s->hs->end(&c->hs);
+}
+
 void jarm__conn_finish(jarm__conn_t *c, jarm__pstatus_t result, const char *str, size_t len)
 {
     static const struct linger rst = {1, 0};
@@ -54,6 +62,8 @@ void jarm__conn_finish(jarm__conn_t *c, jarm__pstatus_t result, const char *str,
 
     if (c->state == JARM__C_CLOSING)
         return;
+    if (c->state == JARM__C_PROXY)
+        conn_hs_end(c);
     if (c->state == JARM__C_AFTER_PARSE) {
         result = (jarm__pstatus_t)t->probes[c->probe].status;
         (void)s->after_data(s, t, c->probe, NULL, 0); /* the reading is over */
@@ -92,6 +102,12 @@ void jarm__target_abandon(jarm__target_t *t)
         if (!(t->started & (1u << i)))
             t->probes[i].status = JARM__P_SKIPPED;
     t->started = ALL_PROBES;
+}
+
+/* Through the proxy? Not on the direct pass of --compare-direct. */
+static int conn_via_proxy(const jarm__conn_t *c)
+{
+    return c->s->hs != NULL && !c->t->direct;
 }
 
 /* The proxy failed this probe: the row is proxy_error, with the first reason. */
@@ -307,7 +323,7 @@ static void conn_fail(jarm__conn_t *c, int err)
         jarm__conn_finish(c, JARM__P_ERROR, "|||", 3);
         return;
     }
-    if (s->hs != NULL && c->state == JARM__C_CONNECTING) {
+    if (conn_via_proxy(c) && c->state == JARM__C_CONNECTING) {
         conn_proxy_fail(c, proxy_connect_reason(err));
         return;
     }
@@ -380,6 +396,12 @@ static void conn_hello(jarm__conn_t *c)
 
 static void conn_hs_fail(jarm__conn_t *c, const jarm__hs_out_t *out)
 {
+    jarm__target_t *t = c->t;
+
+    if (out->code != 0 && t->error == NULL) { /* an HTTP proxy's status: the row says it */
+        snprintf(t->error_buf, sizeof(t->error_buf), "proxy said %u", out->code);
+        t->error = t->error_buf;
+    }
     if (out->result == JARM__P_PROXY)
         conn_proxy_fail(c, out->reason);
     else
@@ -393,6 +415,7 @@ static void conn_proxy_begin(jarm__conn_t *c)
 
     c->state = JARM__C_PROXY;
     out.len = 0;
+    out.code = 0;
     out.result = JARM__P_PROXY;
     out.reason = "proxy connection failed";
     if (s->hs->start(&c->hs, c->t, &s->opts, &out) == JARM__HS_FAIL)
@@ -418,6 +441,7 @@ static void conn_proxy_read(jarm__conn_t *c)
             conn_proxy_fail(c, n == 0 ? "proxy closed connection" : "proxy reset connection");
             return;
         }
+        out.code = 0;
         st = s->hs->feed(&c->hs, c->t, &s->opts, s->readbuf, (size_t)n, &out);
         if (st == JARM__HS_FAIL) {
             conn_hs_fail(c, &out);
@@ -430,6 +454,7 @@ static void conn_proxy_read(jarm__conn_t *c)
         if (out.len > 0 && conn_send(c, out.buf, out.len) < 0)
             return;
         if (st == JARM__HS_DONE) {
+            conn_hs_end(c);
             conn_hello(c);
             if (c->state <= JARM__C_READING && out.used < (size_t)n)
                 conn_data(c, s->readbuf + out.used, (size_t)n - out.used);
@@ -454,7 +479,7 @@ static void conn_event(jarm__conn_t *c, unsigned ev)
         if (!(ev & JARM__POLL_OUT))
             return;
         c->connected = 1;
-        if (c->s->hs != NULL)
+        if (conn_via_proxy(c))
             conn_proxy_begin(c);
         else
             conn_hello(c);
@@ -494,7 +519,7 @@ void jarm__conn_on_io(jarm__poller_t *p, jarm__pio_t *io, unsigned events)
 int jarm__conn_open(jarm__conn_t *c)
 {
     jarm__scan_t *s = c->s;
-    const struct sockaddr_storage *dest = s->opts.proxy != NULL ? s->opts.proxy : &c->t->addr;
+    const struct sockaddr_storage *dest = conn_via_proxy(c) ? s->opts.proxy : &c->t->addr;
     int r;
 
     c->fd = socket(dest->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -530,7 +555,7 @@ void jarm__conn_expire(jarm__conn_t *c)
         conn_parse(c, c->rx, c->rx_len, 1);
         if (c->state == JARM__C_AFTER_PARSE) /* its deadline is over too */
             jarm__conn_finish(c, JARM__P_OK, NULL, 0);
-    } else if (c->state == JARM__C_PROXY || (c->s->hs != NULL && c->state == JARM__C_CONNECTING))
+    } else if (c->state == JARM__C_PROXY || (conn_via_proxy(c) && c->state == JARM__C_CONNECTING))
         conn_proxy_fail(c, "proxy timed out");
     else
         jarm__conn_finish(c, JARM__P_TIMEOUT, NULL, 0);

@@ -141,8 +141,9 @@ static void submit_names(jarm__scanner_t *sc)
     while (sc->next_submit != NULL) {
         entry_t *e = sc->next_submit;
         if (e->kind == E_NAME && !e->submitted) {
-            if (sc->opts.dry_run || sc->opts.proxy != NULL) {
-                /* Dry runs print names; a SOCKS5 proxy resolves them itself (socks5h). */
+            if (sc->opts.dry_run || (sc->opts.proxy != NULL && !sc->opts.compare_direct)) {
+                /* Dry runs print names; a proxy resolves them itself (socks5h, CONNECT by name);
+                 * with --compare-direct they are resolved here too, for the direct pass. */
                 e->resolved = 1; /* printed as name:port, never looked up */
                 e->status = JARM__DNS_OK;
             } else {
@@ -204,7 +205,8 @@ static uint64_t entry_units(const jarm__scanner_t *sc, const entry_t *e)
     case E_IP:
         return e->spec.port ? 1 : sc->opts.nports;
     case E_NAME:
-        if (sc->opts.all_addresses && !sc->opts.dry_run && sc->opts.proxy == NULL)
+        if (sc->opts.all_addresses && !sc->opts.dry_run &&
+            (sc->opts.proxy == NULL || sc->opts.compare_direct))
             return 0;
         return e->spec.port ? 1 : sc->opts.nports;
     case E_RANGE:
@@ -295,113 +297,144 @@ static void fill_target(jarm__target_t *t, const entry_t *e, const char *host, s
     t->lineno = e->line.lineno;
 }
 
+/* A bad line's one row (bad_target, or error for a line without memory of its own). */
+static int produce_bad(jarm__scanner_t *sc, entry_t *e)
+{
+    size_t n = e->line.len;
+    while (n > 0 && (e->line.text[n - 1] == '\r' || e->line.text[n - 1] == '\n'))
+        n--;
+    emit_error(sc, e, e->oom ? JARM_STATUS_ERROR : JARM_STATUS_BAD_TARGET, e->spec.error,
+               e->line.text, n, 0);
+    entry_pop(sc, e);
+    return 0;
+}
+
+/* The next address and port of a range, from its permutation. */
+static int produce_range(jarm__scanner_t *sc, entry_t *e, jarm__target_t *t)
+{
+    struct sockaddr_storage ss;
+    uint64_t index, seq;
+    char ip[INET6_ADDRSTRLEN];
+
+    if (jarm__iter_next(&e->it, &ss, &index) != 1) {
+        entry_pop(sc, e);
+        return 0;
+    }
+    if (!unit_begin(sc, e, &seq)) {
+        if (sc->opts.dry_run && sc->hooks.dry != NULL) {
+            char ep[JARM__ENDPOINT_STRLEN];
+            jarm__endpoint_format(&ss, ep, sizeof(ep));
+            sc->hooks.dry(sc, ep);
+        }
+        return 0;
+    }
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
+    else
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
+    fill_target(t, e, ip, strlen(ip), &ss,
+                ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                              : ((struct sockaddr_in6 *)&ss)->sin6_port));
+    t->seq = seq;
+    return 1;
+}
+
+/* Step to e's next port; pop e after its last. */
+static void next_port(jarm__scanner_t *sc, entry_t *e, size_t nports)
+{
+    if (++e->port_idx >= nports)
+        entry_pop(sc, e);
+}
+
+/* An IP target on its next port. */
+static int produce_ip(jarm__scanner_t *sc, entry_t *e, jarm__target_t *t, uint16_t port,
+                      size_t nports)
+{
+    uint64_t seq;
+    int ret = 0;
+
+    if (unit_begin(sc, e, &seq)) {
+        fill_target(t, e, e->spec.host, e->spec.host_len, &e->spec.addr, port);
+        /* The reference reports an IP literal exactly as given. */
+        if (e->spec.host_len < sizeof(t->ip))
+            memcpy(t->ip, e->spec.host, e->spec.host_len + 1);
+        t->seq = seq;
+        ret = 1;
+    } else if (sc->opts.dry_run) {
+        dry_print(sc, e->spec.host, e->spec.host_len, port);
+    }
+    next_port(sc, e, nports);
+    return ret;
+}
+
+/* A name on its next port (and address, with --all-addresses): by name through a proxy that
+ * resolves it, else at the addresses the resolver found (or a dns_error row). */
+static int produce_name(jarm__scanner_t *sc, entry_t *e, jarm__target_t *t, uint16_t port,
+                        size_t nports)
+{
+    const jarm__scanner_opts_t *o = &sc->opts;
+    uint64_t seq;
+    int ret = 0;
+
+    if (o->dry_run) {
+        unit_begin(sc, e, &seq);
+        dry_print(sc, e->spec.host, e->spec.host_len, port);
+        next_port(sc, e, nports);
+        return 0;
+    }
+    if (o->proxy != NULL && !o->compare_direct) {
+        if (unit_begin(sc, e, &seq)) {
+            struct sockaddr_storage none;
+            memset(&none, 0, sizeof(none));
+            fill_target(t, e, e->spec.host, e->spec.host_len, &none, port);
+            t->ip[0] = '\0';
+            t->by_name = 1;
+            t->seq = seq;
+            ret = 1;
+        }
+        next_port(sc, e, nports);
+        return ret;
+    }
+    if (e->status != JARM__DNS_OK || e->naddrs == 0) {
+        /* One row per (name, port), as if each had been scanned. */
+        emit_error(sc, e, JARM_STATUS_DNS_ERROR, jarm__dns_status_name(e->status), e->spec.host,
+                   e->spec.host_len, port);
+        next_port(sc, e, nports);
+        return 0;
+    }
+    if (unit_begin(sc, e, &seq)) {
+        fill_target(t, e, e->spec.host, e->spec.host_len, &e->addrs[e->addr_idx], port);
+        t->by_name = o->proxy != NULL; /* --compare-direct: the proxy still gets the name */
+        t->seq = seq;
+        ret = 1;
+    }
+    /* Ports within an address, then the next address (--all-addresses). */
+    if (++e->port_idx >= nports) {
+        e->port_idx = 0;
+        if (!o->all_addresses || ++e->addr_idx >= e->naddrs)
+            entry_pop(sc, e);
+    }
+    return ret;
+}
+
 /*
  * The next unit of the head entry: 1 = t filled, 0 = a unit was handled here (row, skip,
  * dry run) or the entry ended. Pops the entry when it has no more units.
  */
 static int produce(jarm__scanner_t *sc, entry_t *e, jarm__target_t *t)
 {
-    const jarm__scanner_opts_t *o = &sc->opts;
-    size_t nports = e->spec.port ? 1 : o->nports;
-    uint16_t port = e->spec.port ? e->spec.port : o->ports[e->port_idx];
-    uint64_t seq;
-    int go, ret = 0;
+    size_t nports = e->spec.port ? 1 : sc->opts.nports;
+    uint16_t port = e->spec.port ? e->spec.port : sc->opts.ports[e->port_idx];
 
     switch (e->kind) {
-    case E_BAD: {
-        size_t n = e->line.len;
-        while (n > 0 && (e->line.text[n - 1] == '\r' || e->line.text[n - 1] == '\n'))
-            n--;
-        emit_error(sc, e, e->oom ? JARM_STATUS_ERROR : JARM_STATUS_BAD_TARGET, e->spec.error,
-                   e->line.text, n, 0);
-        entry_pop(sc, e);
-        return 0;
-    }
-    case E_RANGE: {
-        struct sockaddr_storage ss;
-        uint64_t index;
-        char ip[INET6_ADDRSTRLEN];
-        if (jarm__iter_next(&e->it, &ss, &index) != 1) {
-            entry_pop(sc, e);
-            return 0;
-        }
-        if (!unit_begin(sc, e, &seq)) {
-            if (o->dry_run && sc->hooks.dry != NULL) {
-                char ep[JARM__ENDPOINT_STRLEN];
-                jarm__endpoint_format(&ss, ep, sizeof(ep));
-                sc->hooks.dry(sc, ep);
-            }
-            return 0;
-        }
-        if (ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
-        else
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
-        fill_target(t, e, ip, strlen(ip), &ss,
-                    ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                                  : ((struct sockaddr_in6 *)&ss)->sin6_port));
-        t->seq = seq;
-        return 1;
-    }
+    case E_BAD:
+        return produce_bad(sc, e);
+    case E_RANGE:
+        return produce_range(sc, e, t);
     case E_IP:
-        go = unit_begin(sc, e, &seq);
-        if (go) {
-            fill_target(t, e, e->spec.host, e->spec.host_len, &e->spec.addr, port);
-            /* The reference reports an IP literal exactly as given. */
-            if (e->spec.host_len < sizeof(t->ip))
-                memcpy(t->ip, e->spec.host, e->spec.host_len + 1);
-            t->seq = seq;
-            ret = 1;
-        } else if (o->dry_run) {
-            dry_print(sc, e->spec.host, e->spec.host_len, port);
-        }
-        if (++e->port_idx >= nports)
-            entry_pop(sc, e);
-        return ret;
+        return produce_ip(sc, e, t, port, nports);
     case E_NAME:
-        if (o->dry_run) {
-            unit_begin(sc, e, &seq);
-            dry_print(sc, e->spec.host, e->spec.host_len, port);
-            if (++e->port_idx >= nports)
-                entry_pop(sc, e);
-            return 0;
-        }
-        if (o->proxy != NULL) {
-            go = unit_begin(sc, e, &seq);
-            if (go) {
-                struct sockaddr_storage none;
-                memset(&none, 0, sizeof(none));
-                fill_target(t, e, e->spec.host, e->spec.host_len, &none, port);
-                t->ip[0] = '\0';
-                t->by_name = 1;
-                t->seq = seq;
-                ret = 1;
-            }
-            if (++e->port_idx >= nports)
-                entry_pop(sc, e);
-            return ret;
-        }
-        if (e->status != JARM__DNS_OK || e->naddrs == 0) {
-            /* One row per (name, port), as if each had been scanned. */
-            emit_error(sc, e, JARM_STATUS_DNS_ERROR, jarm__dns_status_name(e->status),
-                       e->spec.host, e->spec.host_len, port);
-            if (++e->port_idx >= nports)
-                entry_pop(sc, e);
-            return 0;
-        }
-        go = unit_begin(sc, e, &seq);
-        if (go) {
-            fill_target(t, e, e->spec.host, e->spec.host_len, &e->addrs[e->addr_idx], port);
-            t->seq = seq;
-            ret = 1;
-        }
-        /* Ports within an address, then the next address (--all-addresses). */
-        if (++e->port_idx >= nports) {
-            e->port_idx = 0;
-            if (!o->all_addresses || ++e->addr_idx >= e->naddrs)
-                entry_pop(sc, e);
-        }
-        return ret;
+        return produce_name(sc, e, t, port, nports);
     }
     return 0;
 }

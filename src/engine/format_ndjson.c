@@ -39,6 +39,15 @@ static void put_opt_str(jarm__out_t *o, const char *key, const char *s)
     put_str(o, s);
 }
 
+/* true, false or "unknown"; nothing when absent. */
+static void put_tristate(jarm__out_t *o, const char *key, jarm_tristate_t v)
+{
+    if (v == JARM_TRI_ABSENT)
+        return;
+    jarm__out_puts(o, key);
+    jarm__out_puts(o, v == JARM_TRI_TRUE ? "true" : v == JARM_TRI_FALSE ? "false" : "\"unknown\"");
+}
+
 /* The annotations that were asked for, in a fixed order. */
 static void put_annotations(jarm__out_t *o, const jarm_result_t *r)
 {
@@ -55,6 +64,21 @@ static void put_annotations(jarm__out_t *o, const jarm_result_t *r)
         put_labels(o, ",\"match_cert\":", r->match_cert, r->nmatch_cert);
     put_opt_str(o, ",\"baseline\":", r->baseline);
     put_opt_str(o, ",\"baseline_jarm\":", r->baseline_jarm);
+    put_opt_str(o, ",\"jarm_direct\":", r->jarm_direct);
+    put_opt_str(o, ",\"jarm_proxy\":", r->jarm_proxy);
+    put_tristate(o, ",\"intercepted\":", r->intercepted);
+    put_tristate(o, ",\"stable\":", r->stable);
+    if (r->variants != NULL) {
+        jarm__out_puts(o, ",\"variants\":[");
+        for (size_t i = 0; i < r->nvariants; i++) {
+            jarm__out_puts(o, i ? ",{\"jarm\":" : "{\"jarm\":");
+            put_str(o, r->variants[i].jarm);
+            jarm__out_puts(o, ",\"count\":");
+            jarm__out_u64(o, r->variants[i].count);
+            jarm__out_put(o, "}", 1);
+        }
+        jarm__out_put(o, "]", 1);
+    }
 }
 
 static void put_probes(jarm__out_t *o, const jarm_result_t *r)

@@ -85,6 +85,8 @@ void jarm__target_put(jarm__scan_t *s, jarm__target_t *t)
     jarm__certread_free(&t->cert);
     if (t->strs != t->strs_inline)
         free(t->strs);
+    if (t->pass_data != NULL)
+        jarm__passes_free(t->pass_data);
     t->node.next = s->free_targets != NULL ? &s->free_targets->node : NULL;
     s->free_targets = t;
 }

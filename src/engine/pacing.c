@@ -174,6 +174,8 @@ void jarm__target_unlink(jarm__scan_t *s, jarm__target_t *t)
             a->seg_tail = prev != NULL && prev->seg ? prev : NULL;
         }
         s->parked--;
+    } else if (t->queued == Q_AGAIN) {
+        s->again_n--;
     }
     jarm__queue_remove(&t->node);
     t->queued = Q_NONE;

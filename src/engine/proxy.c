@@ -1,8 +1,10 @@
 /*
- * proxy.c - the SOCKS5 handshake (RFC 1928, RFC 1929) of a probe connection: what to send
- * and what the proxy's replies mean; the bytes are read by src/core/socks5.c.
+ * proxy.c - the proxy handshakes of a probe connection, SOCKS5 (RFC 1928, RFC 1929) and HTTP
+ * CONNECT (RFC 9110): what to send and what the proxy's replies mean; the bytes are read by
+ * src/core/socks5.c and src/core/httpproxy.c.
  */
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -134,4 +136,81 @@ static jarm__hs_status_t socks5_feed(jarm__hs_state_t *hs, const jarm__target_t 
     return JARM__HS_MORE;
 }
 
-const jarm__handshake_t jarm__socks5_handshake = {"socks5", socks5_start, socks5_feed};
+const jarm__handshake_t jarm__socks5_handshake = {"socks5", socks5_start, socks5_feed, NULL};
+
+/* ---- HTTP CONNECT ---- */
+
+/* `CONNECT host:port`: by name when the proxy resolves it, else the address. */
+static jarm__hs_status_t http_start(jarm__hs_state_t *hs, const jarm__target_t *t,
+                                    const jarm__scan_opts_t *o, jarm__hs_out_t *out)
+{
+    const char *host = t->by_name ? t->host : t->ip;
+    size_t host_len = t->by_name ? t->host_len : strlen(t->ip);
+    const char *pass = o->proxy_pass != NULL ? o->proxy_pass : "";
+
+    hs->used = 0;
+    if ((hs->u.http = malloc(sizeof(*hs->u.http))) == NULL)
+        return fail(out, JARM__P_ERROR, NULL);
+    jarm__http_reply_init(hs->u.http, 0);
+    if (jarm__http_connect_build(host, host_len, t->port, o->proxy_user,
+                                 o->proxy_user != NULL ? strlen(o->proxy_user) : 0, pass,
+                                 strlen(pass), (char *)out->buf, sizeof(out->buf), &out->len) != 0)
+        return fail(out, JARM__P_ERROR, NULL);
+    return JARM__HS_MORE;
+}
+
+/*
+ * The final answer. 2xx: the tunnel is up. 503 (Squid's answer when the target refuses the
+ * connection) counts as refused, 502 and 504 (bad gateway, gateway timeout) as unreachable,
+ * as SOCKS5's REP 5 and REP 3, 4, 6 do; any other status is the proxy's failure. The row's
+ * error keeps the status either way ("proxy said 503").
+ */
+static jarm__hs_status_t http_final(const jarm__http_reply_t *r, jarm__hs_out_t *out)
+{
+    if (r->code >= 200 && r->code < 300)
+        return JARM__HS_DONE;
+    out->code = r->code;
+    if (r->code == 503)
+        return fail(out, JARM__P_REFUSED, NULL);
+    if (r->code == 502 || r->code == 504)
+        return fail(out, JARM__P_UNREACHABLE, NULL);
+    return fail(out, JARM__P_PROXY, "proxy refused CONNECT");
+}
+
+static jarm__hs_status_t http_feed(jarm__hs_state_t *hs, const jarm__target_t *t,
+                                   const jarm__scan_opts_t *o, const uint8_t *in, size_t n,
+                                   jarm__hs_out_t *out)
+{
+    jarm__http_reply_t *r = hs->u.http;
+
+    (void)t;
+    (void)o;
+    out->len = 0;
+    out->used = 0;
+    for (;;) {
+        size_t before = r->len;
+        jarm__http_status_t st = jarm__http_reply_feed(r, in + out->used, n - out->used);
+        out->used += r->len - before;
+        if (st == JARM__HTTP_MORE)
+            return JARM__HS_MORE;
+        if (st == JARM__HTTP_TOO_LONG)
+            return fail(out, JARM__P_PROXY, "proxy reply too long");
+        if (st != JARM__HTTP_DONE)
+            return fail(out, JARM__P_PROXY, "proxy reply malformed");
+        hs->used = (uint16_t)(hs->used + r->len);
+        if (r->code >= 200)
+            return http_final(r, out);
+        /* An interim 1xx head: read the next one, within what is left of the bound. */
+        if (hs->used >= JARM__HTTP_REPLY_MAX)
+            return fail(out, JARM__P_PROXY, "proxy reply too long");
+        jarm__http_reply_init(r, JARM__HTTP_REPLY_MAX - hs->used);
+    }
+}
+
+static void http_end(jarm__hs_state_t *hs)
+{
+    free(hs->u.http);
+    hs->u.http = NULL;
+}
+
+const jarm__handshake_t jarm__http_handshake = {"http", http_start, http_feed, http_end};

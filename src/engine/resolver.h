@@ -6,8 +6,8 @@
  * Shaped like a libuv handle: the caller owns the loop and the jarm__resolver_t (embed it or
  * allocate it), calls jarm__resolver_init, and releases it with jarm__resolver_close; the
  * memory may be reused once close_cb has run. Every call must be made on the loop's thread.
- * No c-ares type appears here: the channel is an opaque pointer, so only resolver.c includes
- * <ares.h>.
+ * No c-ares type appears here: the channel is an opaque pointer, so only the resolver's own
+ * files (resolver_int.h lists them) include <ares.h>.
  */
 #ifndef JARM_RESOLVER_H_
 #define JARM_RESOLVER_H_
@@ -37,7 +37,7 @@ typedef struct jarm__resolver_opts_s {
      */
     const char *servers;
     int family;               /* 0: A first, AAAA if the name has no A; 4: only A; 6: only AAAA */
-    unsigned max_outstanding; /* names being queried at most; 0: 128 (see resolver.c) */
+    unsigned max_outstanding; /* names being queried at most; 0: 128 (see dns_query.c) */
     unsigned timeout_ms;      /* per try; 0: 2000 */
     unsigned tries;           /* tries per server; 0: 2 */
     size_t cache_max;         /* completed names kept; 0: 65536 */
@@ -89,13 +89,13 @@ typedef struct jarm__resolver_stats_s {
 struct jarm__resolver_s {
     void *data; /* the caller's, untouched by the resolver */
 
-    /* Private: see resolver.c. */
+    /* Private: see resolver_int.h and the files it lists. */
     uv_loop_t *loop;
     void *channel; /* ares_channel_t * */
     jarm__resolver_opts_t opts;
     uv_timer_t timer;
-    uv_timer_t retry_timer;                            /* names to ask again (retry_head) */
-    jarm__queue_t fresh; /* queries within their first try, oldest first */
+    uv_timer_t retry_timer; /* names to ask again (retry_head) */
+    jarm__queue_t fresh;    /* queries within their first try, oldest first */
     unsigned nfresh;
     struct jarm__dns_entry_s *retry_head;
     struct jarm__dns_entry_s *lane; /* the name asked again alone, or NULL */
@@ -111,7 +111,7 @@ struct jarm__resolver_s {
     jarm__resolver_stats_t stats;
     uint64_t window_cut_at; /* loop time of the last halving */
     unsigned window_threshold, window_acks;
-    unsigned timer_slack_ms; /* see "Timer" in resolver.c */
+    unsigned timer_slack_ms; /* see "Timer" in dns_channel.c */
     int ares_depth;          /* calls into c-ares on the stack */
     int closing;             /* jarm__resolver_close was called */
     int destroy_pending;     /* close was called inside a c-ares call: destroy when it returns */

@@ -49,6 +49,17 @@ void jarm__row_from_target(jarm__row_t *row, const jarm__target_t *t, uint64_t t
     }
     r->retried = t->retried;
     r->error = t->error;
+    if (t->passes != NULL && t->passes->jarm_direct != NULL) {
+        r->jarm_direct = t->passes->jarm_direct;
+        r->jarm_proxy = t->jarm;
+        r->intercepted = t->intercepted < 0 ? JARM_TRI_UNKNOWN
+                         : t->intercepted   ? JARM_TRI_TRUE
+                                            : JARM_TRI_FALSE;
+    } else if (t->passes != NULL && t->passes->row != NULL) {
+        r->variants = t->passes->row;
+        r->nvariants = t->passes->n;
+        r->stable = t->passes->n == 1 ? JARM_TRI_TRUE : JARM_TRI_FALSE;
+    }
     r->elapsed_ms = t->end_ms - t->start_ms;
     r->ts_ms = ts_ms;
     r->cert = jarm__certread_result(t, &r->cert_error);

@@ -20,7 +20,9 @@
  * flight (so targets finish and free their memory) over pulling new targets; pacing.c says
  * when a connection may start (rate, window, per-address limits). EMFILE, ENFILE,
  * EADDRNOTAVAIL and ENOBUFS shrink the window and retry the probe later; they never lose a
- * target.
+ * target. A target scanned several times (--repeat, --compare-direct) runs its passes one
+ * after the other, each behind the targets pulled since the last one ended; result.c keeps
+ * what each pass gave, and the target's one row comes after its last pass.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -129,12 +131,41 @@ static jarm__tstatus_t target_status(const jarm__target_t *t)
     return JARM__T_ERROR;
 }
 
+/*
+ * Between two passes: t starts again from its first probe, behind the targets pulled
+ * meanwhile (pump() takes it from the `again` queue when the input has nothing, or when
+ * park_max targets wait there), so that its passes are spread over the run.
+ */
+static void target_again(jarm__scan_t *s, jarm__target_t *t)
+{
+    memset(t->probes, 0, sizeof(t->probes));
+    t->started = 0;
+    t->gate_done = 0;
+    t->confirm = 0;
+    t->crowd_min = 0;
+    t->abandoned = 0;
+    t->proxy_failed = 0;
+    t->strs_len = 0;
+    t->error = NULL;
+    t->status = JARM__T_OK;
+    t->raw = t->jarm = NULL;
+    t->pass++;
+    t->direct = 0; /* --compare-direct: the direct pass is the first */
+    jarm__queue_insert_tail(&s->again, &t->node);
+    t->queued = Q_AGAIN;
+    s->again_n++;
+}
+
 static void target_complete(jarm__scan_t *s, jarm__target_t *t)
 {
     t->end_ms = uv_now(s->loop);
     jarm__target_unlink(s, t); /* a target can be decided while it waits for room */
     t->status = target_status(t);
     jarm__result_make(s, t);
+    if (jarm__passes_total(s) > 1 && jarm__passes_step(s, t)) {
+        target_again(s, t);
+        return;
+    }
     s->stats.targets_done++;
     s->stats.targets_active--;
     s->stats.by_status[t->status]++;
@@ -306,6 +337,7 @@ static jarm__target_t *pull_target(jarm__scan_t *s)
     }
     t->start_ms = uv_now(s->loop);
     t->proxy = s->opts.proxy_label;
+    t->direct = (uint8_t)(s->opts.compare_direct != 0);
     t->paddr = jarm__addr_get(s, t);
     s->stats.targets_started++;
     s->stats.targets_active++;
@@ -378,14 +410,22 @@ static void pump(jarm__scan_t *s)
             if (r < 0)
                 break;
         } else {
+            /* A target between two passes goes on when the input has nothing now, or when
+             * park_max of them wait; before that, new targets go first. */
+            int again = !jarm__queue_empty(&s->again) &&
+                        (s->input_done || s->stopping || s->again_n >= s->park_max);
             /* Targets waiting for their address are bounded: past that, wait for them. */
-            if (s->input_done || s->stopping || s->parked >= s->park_max)
+            if (!again && (s->input_done || s->stopping || s->parked >= s->park_max))
                 break;
             if (!jarm__take_token(s))
                 break;
-            if ((t = pull_target(s)) == NULL) {
-                s->tokens += 1; /* not used */
-                break;
+            if (again || (t = pull_target(s)) == NULL) {
+                if (jarm__queue_empty(&s->again)) {
+                    s->tokens += 1; /* not used */
+                    break;
+                }
+                t = JARM__QUEUE_DATA(jarm__queue_first(&s->again), jarm__target_t, node);
+                jarm__target_unlink(s, t);
             }
             if (t->paddr != NULL && jarm__addr_room(s, t->paddr, 0) != 1) {
                 jarm__addr_park(s, t->paddr, t, 0);
@@ -418,13 +458,16 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
         s->opts.probe_parallel = JARM_PROBES - 1;
     if (s->opts.per_ip == 0)
         s->opts.per_ip = JARM__PER_IP_DEFAULT;
-    s->hs = s->opts.proxy != NULL ? &jarm__socks5_handshake : NULL;
+    s->hs = s->opts.proxy == NULL ? NULL
+            : s->opts.proxy_http  ? &jarm__http_handshake
+                                  : &jarm__socks5_handshake;
     if (s->opts.cert)
         jarm__certread_hook(s);
     s->window = s->opts.concurrency;
     s->park_max = s->opts.concurrency > 64 ? s->opts.concurrency : 64;
     jarm__queue_init(&s->closed);
     jarm__queue_init(&s->deadlines);
+    jarm__queue_init(&s->again);
     if (jarm_rng_init(&s->rng) != 0)
         return UV_EIO;
     if ((r = jarm__pacing_init(s)) != 0)

@@ -13,37 +13,36 @@
 
 #include "certread.h"
 #include "jarm.h"
+#include "jarmsweep.h"
 #include "poller.h"
 #include "queue.h"
 
-/* Per-probe outcome. */
-typedef enum jarm__pstatus_e {
-    JARM__P_PENDING = 0,
-    JARM__P_OK,          /* a ServerHello: a real probe string */
-    JARM__P_ALERT,       /* a TLS alert */
-    JARM__P_NO_TLS,      /* bytes that are not TLS */
-    JARM__P_MALFORMED,   /* a TLS record that is not a usable ServerHello */
-    JARM__P_CLOSED,      /* EOF without a byte */
-    JARM__P_REFUSED,     /* connection refused */
-    JARM__P_RESET,       /* reset without a byte */
-    JARM__P_UNREACHABLE, /* host or network unreachable */
-    JARM__P_TIMEOUT,     /* no byte before the timeout */
-    JARM__P_SKIPPED,     /* not sent, or abandoned, because another probe timed out */
-    JARM__P_ERROR,       /* any other socket error */
-    JARM__P_PROXY        /* the SOCKS5 proxy failed or refused (not the target) */
-} jarm__pstatus_t;
+/* Per-probe and per-target outcomes: the public enums of jarmsweep.h (meanings there), under
+ * the engine's short names. */
+typedef jarm_probe_status_t jarm__pstatus_t;
+#define JARM__P_PENDING     JARM_PROBE_PENDING
+#define JARM__P_OK          JARM_PROBE_OK
+#define JARM__P_ALERT       JARM_PROBE_ALERT
+#define JARM__P_NO_TLS      JARM_PROBE_NO_TLS
+#define JARM__P_MALFORMED   JARM_PROBE_MALFORMED
+#define JARM__P_CLOSED      JARM_PROBE_CLOSED
+#define JARM__P_REFUSED     JARM_PROBE_REFUSED
+#define JARM__P_RESET       JARM_PROBE_RESET
+#define JARM__P_UNREACHABLE JARM_PROBE_UNREACHABLE
+#define JARM__P_TIMEOUT     JARM_PROBE_TIMEOUT
+#define JARM__P_SKIPPED     JARM_PROBE_SKIPPED
+#define JARM__P_ERROR       JARM_PROBE_ERROR
+#define JARM__P_PROXY       JARM_PROBE_PROXY_ERROR
 
-/* Per-target outcome, the row's `status`. */
-typedef enum jarm__tstatus_e {
-    JARM__T_OK = 0,      /* at least one ServerHello */
-    JARM__T_TIMEOUT,     /* a probe timed out: reference rule, ten empty probes */
-    JARM__T_REFUSED,     /* every probe refused */
-    JARM__T_UNREACHABLE, /* every probe unreachable */
-    JARM__T_NO_TLS,      /* no ServerHello, some reply was not TLS */
-    JARM__T_REJECTED,    /* answered, but only alerts, resets, empty closes or malformed TLS */
-    JARM__T_ERROR,       /* local errors only */
-    JARM__T_PROXY_ERROR  /* the SOCKS5 proxy failed (the target's answer is unknown) */
-} jarm__tstatus_t;
+typedef jarm_status_t jarm__tstatus_t;
+#define JARM__T_OK          JARM_STATUS_OK
+#define JARM__T_TIMEOUT     JARM_STATUS_TIMEOUT
+#define JARM__T_REFUSED     JARM_STATUS_REFUSED
+#define JARM__T_UNREACHABLE JARM_STATUS_UNREACHABLE
+#define JARM__T_NO_TLS      JARM_STATUS_NO_TLS
+#define JARM__T_REJECTED    JARM_STATUS_REJECTED
+#define JARM__T_ERROR       JARM_STATUS_ERROR
+#define JARM__T_PROXY_ERROR JARM_STATUS_PROXY_ERROR
 
 const char *jarm__pstatus_name(jarm__pstatus_t s);
 const char *jarm__tstatus_name(jarm__tstatus_t s);
@@ -57,6 +56,29 @@ typedef struct jarm__addr_s jarm__addr_t;
 
 /* Inline storage for the ten probe strings of a target; longer results spill to the heap. */
 #define JARM__STRS_INLINE 384
+
+/* One fingerprint that passes of a target gave (--repeat), with how many did, and the first
+ * such pass's result for the row. */
+typedef struct jarm__variant_s {
+    char *jarm, *raw; /* heap */
+    size_t raw_len;
+    unsigned count;
+    jarm__tstatus_t status;
+    char error[40]; /* its error, or "" */
+    struct {
+        uint8_t status;
+        uint32_t ms;
+    } probes[JARM_PROBES];
+} jarm__variant_t;
+
+/* What the passes of a target scanned several times gave so far (result.c). */
+typedef struct jarm__passes_s {
+    jarm__variant_t *v; /* --repeat: each fingerprint seen; most frequent first at the end */
+    size_t n, cap;
+    jarm_variant_t *row; /* the row's variants, made at the end (n of them) */
+    char *jarm_direct;   /* --compare-direct: the direct pass's fingerprint (heap) */
+    jarm__tstatus_t direct_status;
+} jarm__passes_t;
 
 struct jarm__target_s {
     /* Filled by the pull callback. */
@@ -86,10 +108,14 @@ struct jarm__target_s {
     const char *raw; /* the raw string, NUL-terminated, valid during the callback only */
     size_t raw_len;
     const char *jarm; /* the fingerprint, likewise (62 chars; longer only for ALPN with ',') */
-    const char *error; /* why, for proxy_error and local errors (a static string), or NULL */
+    const char *error; /* why, for proxy_error and local errors (a static string or
+                          error_buf), or NULL */
     unsigned retried;  /* probes run again alone to confirm a failure */
     /* With the scan's cert option: the server's certificate (certread.h). */
     jarm__certread_t cert;
+    /* Several passes (opts.repeat > 1, opts.compare_direct): set for the result callback. */
+    const jarm__passes_t *passes; /* NULL for a target scanned once */
+    int intercepted;              /* --compare-direct: 1, 0, or -1 when either side failed */
 
     /* Engine state. */
     struct jarm__conn_s *conns[JARM_PROBES];
@@ -107,6 +133,10 @@ struct jarm__target_s {
     uint8_t proxy_failed; /* ... and it was the proxy */
     char *strs;
     size_t strs_len, strs_cap;
+    uint16_t pass;             /* the pass under way, from 0 */
+    uint8_t direct;            /* this pass connects directly (--compare-direct's first) */
+    jarm__passes_t *pass_data; /* what the passes before this one gave (heap), or NULL */
+    char error_buf[24];        /* an error made for this target: "proxy said 503" */
     jarm__queue_t node;   /* the ready queue, an address wait list or the gap list; free list */
     char strs_inline[JARM__STRS_INLINE];
 };
@@ -138,10 +168,15 @@ typedef struct jarm__scan_opts_s {
     uint64_t timeout_ms;     /* per connection: connect, write and first reply byte */
     double rate;             /* new connections per second, 0 = unlimited */
     const char *sni;         /* override server_name, or NULL */
-    /* SOCKS5: every probe connection goes through this proxy (NULL: direct). */
+    /* Every probe connection goes through this proxy (NULL: direct). */
     const struct sockaddr_storage *proxy;
-    const char *proxy_user, *proxy_pass; /* RFC 1929 credentials, or NULL */
-    const char *proxy_label;             /* for rows: "socks5://host:port" */
+    int proxy_http;                      /* HTTP CONNECT; else SOCKS5 */
+    const char *proxy_user, *proxy_pass; /* credentials (SOCKS5 RFC 1929, HTTP Basic), or NULL */
+    const char *proxy_label;             /* for rows: "socks5://host:port", "http://host:port" */
+    /* Passes: every target scanned directly and through the proxy (needs proxy), or
+     * repeat times (0 and 1: once); each next pass waits behind newer targets. */
+    int compare_direct;
+    unsigned repeat;
     /* Read each target's certificate (certread.h), at most cert_max bytes (0: 64 KiB). */
     int cert;
     size_t cert_max;
@@ -187,6 +222,8 @@ struct jarm__scan_s {
     uint64_t addr_seed;
     unsigned parked, park_max; /* targets waiting for room on their address */
     jarm__queue_t gap;         /* confirmations waiting for their address to settle */
+    jarm__queue_t again;       /* targets between two passes, oldest first */
+    unsigned again_n;
     uint8_t **free_rx;         /* pool of JARM_RX_MAX receive buffers */
     size_t free_rx_n, free_rx_cap;
     void **blocks; /* every slab allocated, freed at close */

@@ -6,7 +6,7 @@
  *   poller.c   socket readiness: the private epoll backend, or a uv_poll_t per socket
  *   pacing.c   token bucket, window and descriptor backoff, per-address limits and waits
  *   result.c   the probe strings of a target, its raw string and fingerprint
- *   proxy.c    the proxy handshakes (SOCKS5) behind one small interface
+ *   proxy.c    the proxy handshakes (SOCKS5, HTTP CONNECT) behind one small interface
  *   mem.c      slabs of connections, targets and addresses; the receive buffer pool
  */
 #ifndef JARM_SCAN_INT_H_
@@ -101,7 +101,7 @@ struct jarm__addr_s {
 #define SETTLE_MS 50
 
 /* t->queued */
-enum { Q_NONE = 0, Q_READY, Q_WAIT, Q_GAP };
+enum { Q_NONE = 0, Q_READY, Q_WAIT, Q_GAP, Q_AGAIN /* between two passes (scan.c) */ };
 
 /* ---- scan.c ---- */
 void jarm__scan_flush(jarm__scan_t *s);
@@ -153,5 +153,11 @@ void jarm__resource_backoff(jarm__scan_t *s, int failed);
 int jarm__target_store(jarm__target_t *t, unsigned probe, const char *str, size_t len);
 /* t->raw and t->jarm from the probes (t->status becomes error for want of memory). */
 void jarm__result_make(jarm__scan_t *s, jarm__target_t *t);
+/* Passes per target: 2 with compare_direct, repeat, or 1. */
+unsigned jarm__passes_total(const jarm__scan_t *s);
+/* A pass of t is complete (t->raw, t->jarm made): keep what it gave. Returns 1 when t has
+ * another pass to run, 0 when that was the last and t holds the row's result. */
+int jarm__passes_step(jarm__scan_t *s, jarm__target_t *t);
+void jarm__passes_free(jarm__passes_t *p);
 
 #endif /* JARM_SCAN_INT_H_ */

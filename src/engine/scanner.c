@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "endpoint.h"
+#include "httpproxy.h"
 #include "internal.h"
 #include "jarm.h"
 #include "scanner.h"
@@ -66,13 +67,24 @@ static int proxy_parse(const char *url, jarm__proxy_t *p, char *msg, size_t msgl
     int r, v6;
 
     memset(p, 0, sizeof(*p));
-    /* HTTP proxies are parsed but not yet supported: refused like any other scheme. */
-    if (jarm__proxy_url_parse(url, &u, NULL, 0) != 0 || u.scheme == JARM__PROXY_HTTP) {
+    if (jarm__proxy_url_parse(url, &u, NULL, 0) != 0) {
         if (u.bad_credentials)
             snprintf(msg, msglen, "bad --proxy credentials (1-255 bytes each)");
         else
-            snprintf(msg, msglen, "bad --proxy '%s' (socks5://[user:pass@]host:port)", url);
+            snprintf(msg, msglen, "bad --proxy '%s' (socks5:// or http://[user:pass@]host:port)",
+                     url);
         return -1;
+    }
+    p->http = u.scheme == JARM__PROXY_HTTP;
+    if (p->http && u.auth) {
+        /* Basic: the user may not hold ':', neither may hold control bytes. */
+        char req[2048];
+        size_t n;
+        if (jarm__http_connect_build("x", 1, 1, u.user, strlen(u.user), u.pass, strlen(u.pass), req,
+                                     sizeof(req), &n) != 0) {
+            snprintf(msg, msglen, "bad --proxy credentials (a ':' in the user, a control byte)");
+            return -1;
+        }
     }
     memcpy(p->user, u.user, sizeof(p->user));
     memcpy(p->pass, u.pass, sizeof(p->pass));
@@ -88,8 +100,8 @@ static int proxy_parse(const char *url, jarm__proxy_t *p, char *msg, size_t msgl
     memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     v6 = strchr(u.host, ':') != NULL;
-    snprintf(p->label, sizeof(p->label), "socks5://%s%s%s:%s", v6 ? "[" : "", u.host, v6 ? "]" : "",
-             port);
+    snprintf(p->label, sizeof(p->label), "%s://%s%s%s:%s", p->http ? "http" : "socks5",
+             v6 ? "[" : "", u.host, v6 ? "]" : "", port);
     return 0;
 }
 
@@ -289,9 +301,12 @@ int jarm__scanner_start(jarm__scanner_t *sc, char *msg, size_t msglen)
     so.sni = sc->opts.sni;
     so.cert = sc->opts.cert;
     so.cert_max = sc->opts.cert_max;
+    so.compare_direct = sc->opts.compare_direct;
+    so.repeat = sc->opts.repeat;
     if (sc->opts.proxy != NULL) {
         so.proxy = &sc->proxy.addr;
         so.proxy_label = sc->proxy.label;
+        so.proxy_http = sc->proxy.http;
         if (sc->proxy.auth) {
             so.proxy_user = sc->proxy.user;
             so.proxy_pass = sc->proxy.pass;

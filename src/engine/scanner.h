@@ -64,7 +64,9 @@ typedef struct jarm__scanner_opts_s {
     unsigned concurrency, probe_parallel, per_ip;
     double timeout, rate; /* seconds; new connections per second (0: unlimited) */
     const char *sni;
-    const char *proxy; /* socks5://[user:pass@]host:port or socks5h://..., or NULL */
+    const char *proxy; /* socks5://, socks5h:// or http://[user:pass@]host:port, or NULL */
+    int compare_direct; /* each target directly and through the proxy (needs proxy) */
+    unsigned repeat;    /* scans of each target (0, 1: one) */
     /* names */
     const char *resolvers; /* NULL: /etc/resolv.conf */
     int family, all_addresses;
@@ -107,11 +109,12 @@ typedef struct jarm__scanner_hooks_s {
     void (*done)(jarm__scanner_t *sc);
 } jarm__scanner_hooks_t;
 
-/* The SOCKS5 proxy: its address (resolved once), credentials, a label for rows. */
+/* The proxy: its address (resolved once), credentials, a label for rows. */
 typedef struct jarm__proxy_s {
     struct sockaddr_storage addr;
     char user[256], pass[256], label[300];
     int auth;
+    int http; /* http:// (HTTP CONNECT); else SOCKS5 */
 } jarm__proxy_t;
 
 struct jarm__entry_s;

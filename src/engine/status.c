@@ -47,26 +47,6 @@ static const jarm__pstatus_info_t probe_statuses[] = {
 };
 /* clang-format on */
 
-/* The engine's enums are the public ones. */
-JARM__STATIC_ASSERT(JARM__T_OK == (int)JARM_STATUS_OK &&
-                        JARM__T_TIMEOUT == (int)JARM_STATUS_TIMEOUT &&
-                        JARM__T_REFUSED == (int)JARM_STATUS_REFUSED &&
-                        JARM__T_UNREACHABLE == (int)JARM_STATUS_UNREACHABLE &&
-                        JARM__T_NO_TLS == (int)JARM_STATUS_NO_TLS &&
-                        JARM__T_REJECTED == (int)JARM_STATUS_REJECTED &&
-                        JARM__T_ERROR == (int)JARM_STATUS_ERROR &&
-                        JARM__T_PROXY_ERROR == (int)JARM_STATUS_PROXY_ERROR,
-                    "target statuses");
-JARM__STATIC_ASSERT(
-    JARM__P_PENDING == (int)JARM_PROBE_PENDING && JARM__P_OK == (int)JARM_PROBE_OK &&
-        JARM__P_ALERT == (int)JARM_PROBE_ALERT && JARM__P_NO_TLS == (int)JARM_PROBE_NO_TLS &&
-        JARM__P_MALFORMED == (int)JARM_PROBE_MALFORMED &&
-        JARM__P_CLOSED == (int)JARM_PROBE_CLOSED && JARM__P_REFUSED == (int)JARM_PROBE_REFUSED &&
-        JARM__P_RESET == (int)JARM_PROBE_RESET &&
-        JARM__P_UNREACHABLE == (int)JARM_PROBE_UNREACHABLE &&
-        JARM__P_TIMEOUT == (int)JARM_PROBE_TIMEOUT && JARM__P_SKIPPED == (int)JARM_PROBE_SKIPPED &&
-        JARM__P_ERROR == (int)JARM_PROBE_ERROR && JARM__P_PROXY == (int)JARM_PROBE_PROXY_ERROR,
-    "probe statuses");
 JARM__STATIC_ASSERT(JARM__ARRAY_SIZE(target_statuses) == JARM_STATUS_DNS_ERROR + 1,
                     "a table entry for every target status");
 JARM__STATIC_ASSERT(JARM__ARRAY_SIZE(probe_statuses) == JARM_PROBE_PROXY_ERROR + 1,

@@ -241,118 +241,168 @@ static int cert_hex(const char *s, size_t n, char *out)
     return 0;
 }
 
-int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf, size_t len,
-                           char *err, size_t errlen)
+/* Copies of buf (NUL-terminated) and name that live as long as l. Returns 0, or -1 when out of
+ * memory (whatever was kept stays on l->bufs for the caller to drop). */
+static int keep_input(jarm__fplist_t *l, const char *name, const char *buf, size_t len,
+                      char **text_out, char **fname_out)
 {
-    size_t n0 = l->n, nbufs0 = l->nbufs, namelen = strlen(name), at = 0;
+    size_t namelen = strlen(name);
     char *text = malloc(len + 1), *fname = malloc(namelen + 1);
-    uint32_t lineno = 0;
-    int seen_entry = 0;
-    int64_t ret = JARM_EINVAL;
 
     if (text == NULL || fname == NULL) {
         free(text);
         free(fname);
-        goto Oom;
+        return -1;
     }
     memcpy(fname, name, namelen + 1);
     if (keep(l, fname) != 0) {
         free(text);
-        goto Oom;
+        return -1;
     }
     if (len > 0)
         memcpy(text, buf, len);
     text[len] = '\0';
     if (keep(l, text) != 0)
-        goto Oom;
+        return -1;
+    *text_out = text;
+    *fname_out = fname;
+    return 0;
+}
 
+/* Whether the line (ll bytes) is blank or a comment. */
+static int skip_line(const char *line, size_t ll)
+{
+    size_t p = 0;
+
+    while (p < ll && (is_blank(line[p]) || line[p] == '\t'))
+        p++;
+    return p == ll || line[p] == '#';
+}
+
+/* Cut the line (ll bytes) into up to five trimmed, NUL-terminated columns at TABs (the rest
+ * after the fifth is dropped). Returns the number of columns. */
+static size_t split_columns(char *line, size_t ll, char *col[5], size_t cl[5])
+{
+    size_t ncol = 0, p = 0;
+
+    while (ncol < 5) {
+        char *tab = memchr(line + p, '\t', ll - p);
+        size_t end = tab ? (size_t)(tab - line) : ll;
+        col[ncol] = line + p;
+        cl[ncol] = end - p;
+        trim(&col[ncol], &cl[ncol]);
+        ncol++;
+        if (tab == NULL)
+            break;
+        p = end + 1;
+    }
+    for (size_t i = 0; i < ncol; i++)
+        col[i][cl[i]] = '\0'; /* the byte after a column is a TAB, CR, blank, LF or NUL */
+    return ncol;
+}
+
+/* Check the columns of line lineno of file name: its kind (JARM__FP_KIND_*), or JARM_EINVAL
+ * with a message. */
+static int check_columns(const char *name, uint32_t lineno, char *const col[5], const size_t cl[5],
+                         size_t ncol, char *err, size_t errlen)
+{
+    const char *fp = col[0];
+    size_t fl = cl[0];
+    int kind = kind_of(ncol > 4 ? col[4] : "");
+    char q[QUOTE_MAX + 4];
+
+    if (kind < 0) {
+        jarm__quote(q, sizeof(q), col[4], cl[4], QUOTE_MAX, 1);
+        (void)snprintf(err, errlen, "%s:%lu: bad kind '%s' (jarm or cert-sha256)", name,
+                       (unsigned long)lineno, q);
+        return JARM_EINVAL;
+    }
+    if (kind == JARM__FP_KIND_CERT && cert_hex(fp, fl, NULL) != 0) {
+        jarm__quote(q, sizeof(q), fp, fl, QUOTE_MAX, 1);
+        (void)snprintf(err, errlen, "%s:%lu: bad certificate sha256 '%s'", name,
+                       (unsigned long)lineno, q);
+        return JARM_EINVAL;
+    }
+    if (kind == JARM__FP_KIND_JARM && jarm__fplist_valid(fp, fl, JARM__FP_HALF) == 0) {
+        const char *sp = memchr(fp, ' ', fl);
+        jarm__quote(q, sizeof(q), fp, fl, QUOTE_MAX, 1);
+        (void)snprintf(err, errlen, "%s:%lu: bad fingerprint '%s'%s", name, (unsigned long)lineno,
+                       q,
+                       sp != NULL && jarm__fplist_valid(fp, (size_t)(sp - fp), JARM__FP_HALF)
+                           ? " (columns are separated by TABs)"
+                           : "");
+        return JARM_EINVAL;
+    }
+    if (ncol < 2 || col[1][0] == '\0') {
+        (void)snprintf(err, errlen, "%s:%lu: missing label", name, (unsigned long)lineno);
+        return JARM_EINVAL;
+    }
+    return kind;
+}
+
+/* Append the entry (of kind) of the checked columns of line lineno of fname. 0, or -1 if out
+ * of memory. */
+static int entry_append(jarm__fplist_t *l, int kind, char *const col[5], const size_t cl[5],
+                        size_t ncol, const char *fname, uint32_t lineno)
+{
+    jarm__fpentry_t *e;
+    size_t fl = cl[0];
+
+    if (l->n == l->cap && grow(l) != 0)
+        return -1;
+    e = &l->v[l->n++];
+    e->kind = (uint8_t)kind;
+    if (kind == JARM__FP_KIND_CERT) {
+        (void)cert_hex(col[0], fl, e->fp);
+        fl = JARM__FPLIST_CERT;
+    } else {
+        for (size_t i = 0; i < fl; i++)
+            e->fp[i] = lower(col[0][i]);
+    }
+    e->fp[fl] = '\0';
+    e->len = (uint8_t)fl;
+    e->label = col[1];
+    e->source = ncol > 2 ? col[2] : "";
+    e->notes = ncol > 3 ? col[3] : "";
+    e->file = fname;
+    e->line = lineno;
+    e->next_full = e->next_half = NONE;
+    return 0;
+}
+
+int64_t jarm__fplist_parse(jarm__fplist_t *l, const char *name, const char *buf, size_t len,
+                           char *err, size_t errlen)
+{
+    size_t n0 = l->n, nbufs0 = l->nbufs, at = 0;
+    char *text = NULL, *fname = NULL;
+    uint32_t lineno = 0;
+    int seen_entry = 0;
+    int64_t ret = JARM_EINVAL;
+
+    if (keep_input(l, name, buf, len, &text, &fname) != 0)
+        goto Oom;
     while (at < len) {
         char *line = text + at, *nl = memchr(line, '\n', len - at);
         size_t ll = nl ? (size_t)(nl - line) : len - at;
         char *col[5] = {NULL, NULL, NULL, NULL, NULL};
-        size_t cl[5] = {0, 0, 0, 0, 0}, ncol = 0, p = 0;
+        size_t cl[5] = {0, 0, 0, 0, 0}, ncol;
         int kind;
-        char *fp;
-        size_t fl;
-        jarm__fpentry_t *e;
 
         at += ll + (nl != NULL);
         lineno++;
-        while (p < ll && (is_blank(line[p]) || line[p] == '\t'))
-            p++;
-        if (p == ll || line[p] == '#')
+        if (skip_line(line, ll))
             continue;
-        /* Cut the line into columns at TABs; the rest after the fifth is dropped. */
-        p = 0;
-        while (ncol < 5) {
-            char *tab = memchr(line + p, '\t', ll - p);
-            size_t end = tab ? (size_t)(tab - line) : ll;
-            col[ncol] = line + p;
-            cl[ncol] = end - p;
-            trim(&col[ncol], &cl[ncol]);
-            ncol++;
-            if (tab == NULL)
-                break;
-            p = end + 1;
-        }
-        for (size_t i = 0; i < ncol; i++)
-            col[i][cl[i]] = '\0'; /* the byte after a column is a TAB, CR, blank, LF or NUL */
-        fp = col[0];
-        fl = cl[0];
-        if (!seen_entry && fl == 11 && strncmp(fp, "fingerprint", 11) == 0) {
+        ncol = split_columns(line, ll, col, cl);
+        if (!seen_entry && cl[0] == 11 && strncmp(col[0], "fingerprint", 11) == 0) {
             seen_entry = 1; /* a header line */
             continue;
         }
         seen_entry = 1;
-        kind = kind_of(ncol > 4 ? col[4] : "");
-        if (kind < 0) {
-            char q[QUOTE_MAX + 4];
-            jarm__quote(q, sizeof(q), col[4], cl[4], QUOTE_MAX, 1);
-            (void)snprintf(err, errlen, "%s:%lu: bad kind '%s' (jarm or cert-sha256)", name,
-                           (unsigned long)lineno, q);
+        kind = check_columns(name, lineno, col, cl, ncol, err, errlen);
+        if (kind < 0)
             goto Fail;
-        }
-        if (kind == JARM__FP_KIND_CERT && cert_hex(fp, fl, NULL) != 0) {
-            char q[QUOTE_MAX + 4];
-            jarm__quote(q, sizeof(q), fp, fl, QUOTE_MAX, 1);
-            (void)snprintf(err, errlen, "%s:%lu: bad certificate sha256 '%s'", name,
-                           (unsigned long)lineno, q);
-            goto Fail;
-        }
-        if (kind == JARM__FP_KIND_JARM && jarm__fplist_valid(fp, fl, JARM__FP_HALF) == 0) {
-            char q[QUOTE_MAX + 4];
-            const char *sp = memchr(fp, ' ', fl);
-            jarm__quote(q, sizeof(q), fp, fl, QUOTE_MAX, 1);
-            (void)snprintf(err, errlen, "%s:%lu: bad fingerprint '%s'%s", name,
-                           (unsigned long)lineno, q,
-                           sp != NULL && jarm__fplist_valid(fp, (size_t)(sp - fp), JARM__FP_HALF)
-                               ? " (columns are separated by TABs)"
-                               : "");
-            goto Fail;
-        }
-        if (ncol < 2 || col[1][0] == '\0') {
-            (void)snprintf(err, errlen, "%s:%lu: missing label", name, (unsigned long)lineno);
-            goto Fail;
-        }
-        if (l->n == l->cap && grow(l) != 0)
+        if (entry_append(l, kind, col, cl, ncol, fname, lineno) != 0)
             goto Oom;
-        e = &l->v[l->n++];
-        e->kind = (uint8_t)kind;
-        if (kind == JARM__FP_KIND_CERT) {
-            (void)cert_hex(fp, fl, e->fp);
-            fl = JARM__FPLIST_CERT;
-        } else {
-            for (size_t i = 0; i < fl; i++)
-                e->fp[i] = lower(fp[i]);
-        }
-        e->fp[fl] = '\0';
-        e->len = (uint8_t)fl;
-        e->label = col[1];
-        e->source = ncol > 2 ? col[2] : "";
-        e->notes = ncol > 3 ? col[3] : "";
-        e->file = fname;
-        e->line = lineno;
-        e->next_full = e->next_half = NONE;
     }
     if (reindex(l) != 0)
         goto Oom;

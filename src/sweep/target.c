@@ -32,58 +32,63 @@ static void set_host(jarm__target_spec_t *t, const char *h, size_t len)
     t->host_len = len;
 }
 
-void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
+/* The reference's "host,port": the host into (*h, *hl), the port into t. 0, or -1 with t
+ * made bad. */
+static int split_comma(const char *line, size_t len, const char *sep, jarm__target_spec_t *t,
+                       const char **h, size_t *hl)
 {
-    const char *h, *p, *sep;
-    size_t hl, pl;
+    const char *p = sep + 1;
+    size_t pl = len - (size_t)(sep - line) - 1;
+
+    *h = line;
+    *hl = (size_t)(sep - line);
+    while (*hl > 0 && jarm__is_space(line[*hl - 1]))
+        (*hl)--;
+    while (pl > 0 && jarm__is_space(p[0])) {
+        p++;
+        pl--;
+    }
+    if (jarm__port_parse(p, pl, &t->port) != 0) {
+        bad(t, "port", p, pl);
+        return -1;
+    }
+    return 0;
+}
+
+/* "host", "host:port", "[v6]" or "[v6]:port": the host into (*h, *hl), the port into t. 0, or
+ * -1 with t made bad. */
+static int split_endpoint(const char *line, size_t len, jarm__target_spec_t *t, const char **h,
+                          size_t *hl)
+{
+    jarm__endpoint_t ep;
+
+    (void)jarm__endpoint_parse(line, len, &ep); /* ep.bad says what failed */
+    if (ep.bad == JARM__EP_NO_CLOSE || ep.bad == JARM__EP_AFTER) {
+        bad(t, "target", line, len);
+        return -1;
+    }
+    *h = ep.host;
+    *hl = ep.host_len;
+    if (ep.bracketed && (*hl == 0 || *hl > JARM_HOST_MAX || memchr(*h, ':', *hl) == NULL)) {
+        bad(t, "IPv6 address", *h, *hl);
+        return -1;
+    }
+    if (ep.bad == JARM__EP_PORT) {
+        bad(t, "port", ep.port_text, ep.port_len);
+        return -1;
+    }
+    t->port = ep.port;
+    return 0;
+}
+
+/* Classify the host h (hl bytes) of t, whose port is set: an IP address (t->addr), a DNS
+ * name, or bad. */
+static void set_target_host(jarm__target_spec_t *t, const char *h, size_t hl)
+{
     struct sockaddr_in *v4 = (struct sockaddr_in *)&t->addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&t->addr;
     char tmp[JARM_HOST_MAX + 1];
 
-    memset(t, 0, sizeof(*t));
-    jarm__trim(&line, &len);
-    if (len == 0 || line[0] == '#') {
-        t->kind = JARM__TARGET_SKIP;
-        return;
-    }
-    if (memchr(line, '\0', len) != NULL) {
-        bad(t, "target", line, len);
-        return;
-    }
-    if ((sep = memchr(line, ',', len)) != NULL && line[0] != '[') { /* the reference's host,port */
-        h = line;
-        hl = (size_t)(sep - line);
-        p = sep + 1;
-        pl = len - hl - 1;
-        while (hl > 0 && jarm__is_space(h[hl - 1]))
-            hl--;
-        while (pl > 0 && jarm__is_space(p[0])) {
-            p++;
-            pl--;
-        }
-        if (jarm__port_parse(p, pl, &t->port) != 0) {
-            bad(t, "port", p, pl);
-            return;
-        }
-    } else {
-        jarm__endpoint_t ep;
-        (void)jarm__endpoint_parse(line, len, &ep); /* ep.bad says what failed */
-        if (ep.bad == JARM__EP_NO_CLOSE || ep.bad == JARM__EP_AFTER) {
-            bad(t, "target", line, len);
-            return;
-        }
-        h = ep.host;
-        hl = ep.host_len;
-        if (ep.bracketed && (hl == 0 || hl > JARM_HOST_MAX || memchr(h, ':', hl) == NULL)) {
-            bad(t, "IPv6 address", h, hl);
-            return;
-        }
-        if (ep.bad == JARM__EP_PORT) {
-            bad(t, "port", ep.port_text, ep.port_len);
-            return;
-        }
-        t->port = ep.port;
-    }
     if (hl == 0) {
         t->kind = JARM__TARGET_BAD;
         snprintf(t->error, sizeof(t->error), "missing host");
@@ -113,6 +118,30 @@ void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
         return;
     }
     set_host(t, h, hl);
+}
+
+void jarm__target_parse(const char *line, size_t len, jarm__target_spec_t *t)
+{
+    const char *h = NULL, *sep;
+    size_t hl = 0;
+    int ret;
+
+    memset(t, 0, sizeof(*t));
+    jarm__trim(&line, &len);
+    if (len == 0 || line[0] == '#') {
+        t->kind = JARM__TARGET_SKIP;
+        return;
+    }
+    if (memchr(line, '\0', len) != NULL) {
+        bad(t, "target", line, len);
+        return;
+    }
+    if ((sep = memchr(line, ',', len)) != NULL && line[0] != '[') /* the reference's host,port */
+        ret = split_comma(line, len, sep, t, &h, &hl);
+    else
+        ret = split_endpoint(line, len, t, &h, &hl);
+    if (ret == 0)
+        set_target_host(t, h, hl);
 }
 
 int jarm__ports_parse(const char *s, uint16_t *ports, size_t cap, char *err, size_t errlen)

@@ -86,12 +86,12 @@ def main():
 
     # The endpoint grammar's refusals, word for word (nothing is sent: they fail before).
     for argv, want in (
-            (["--proxy", "http://127.0.0.1:3128"],
-             "bad --proxy 'http://127.0.0.1:3128' (socks5://[user:pass@]host:port)"),
+            (["--proxy", "ftp://127.0.0.1:3128"],
+             "bad --proxy 'ftp://127.0.0.1:3128' (socks5:// or http://[user:pass@]host:port)"),
             (["--proxy", "socks5://127.0.0.1"],
-             "bad --proxy 'socks5://127.0.0.1' (socks5://[user:pass@]host:port)"),
+             "bad --proxy 'socks5://127.0.0.1' (socks5:// or http://[user:pass@]host:port)"),
             (["--proxy", "socks5://::1:1080"],
-             "bad --proxy 'socks5://::1:1080' (socks5://[user:pass@]host:port)"),
+             "bad --proxy 'socks5://::1:1080' (socks5:// or http://[user:pass@]host:port)"),
             (["--proxy", "socks5://@127.0.0.1:1080"], "bad --proxy credentials (1-255 bytes each)"),
             (["--proxy", "socks5://u%zz:p@127.0.0.1:1080"],
              "bad --proxy credentials (1-255 bytes each)"),

@@ -4,6 +4,7 @@
 The replay responder plays the openssl_rsa_default capture on 127.0.0.1; microsocks listens
 on 127.0.0.1 (one without and one with username/password authentication):
 1. through the proxy, the capture's fingerprint and raw; the row records the proxy;
+   --compare-direct through it: intercepted false;
 2. with authentication: right credentials work, a wrong password and missing credentials
    are proxy_error rows (never a crash, never a hang);
 3. a name is resolved by the proxy (socks5h): `localhost` gives the fingerprint, ip null;
@@ -79,6 +80,13 @@ def main():
             st = resp.snapshot()
             tap.ok(st.get("hellos", 0) >= 10, "the responder saw the probes (via the proxy)")
 
+            r = harness.run(args.jarmsweep, ["-q", "-t", 5, "--proxy",
+                                             f"socks5://127.0.0.1:{p_open}", "--compare-direct",
+                                             target])
+            tap.ok(r.row.get("jarm_direct") == fp and r.row.get("jarm_proxy") == fp
+                   and r.row.get("intercepted") is False,
+                   "--compare-direct through SOCKS5: intercepted false", r.describe())
+
             r = harness.run(args.jarmsweep, ["-q", "--proxy",
                                              f"socks5://alice:s3cret@127.0.0.1:{p_auth}", target])
             tap.eq(r.row.get("jarm"), fp, "with username/password: the fingerprint")
@@ -111,9 +119,9 @@ def main():
             tap.ok(r.row.get("status") == "proxy_error" and r.wall < 4
                    and r.row.get("error") == "proxy refused connection",
                    "no proxy listening: proxy_error, fast", r.describe())
-            r = harness.run(args.jarmsweep, ["--proxy", "http://127.0.0.1:3128", target])
+            r = harness.run(args.jarmsweep, ["--proxy", "ftp://127.0.0.1:3128", target])
             tap.ok(r.rc == 2 and not r.out and "--proxy" in r.err_text,
-                   "a non-SOCKS5 proxy URL is a usage error", r.describe())
+                   "a proxy URL of an unknown scheme is a usage error", r.describe())
         finally:
             stop_closer.set()
             th.join()

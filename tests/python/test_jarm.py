@@ -662,7 +662,7 @@ print("alive", flush=True)
 
     def test_errors(self):
         with self.assertRaises(jarm.JarmError) as cm:
-            list(jarm.scan(["127.0.0.1"], proxy="http://127.0.0.1:1"))
+            list(jarm.scan(["127.0.0.1"], proxy="ftp://127.0.0.1:1"))
         self.assertEqual(cm.exception.status, "error")
         self.assertIn("proxy", cm.exception.reason)
         with self.assertRaises(jarm.JarmError) as cm:
