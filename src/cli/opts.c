@@ -184,8 +184,9 @@ const char *const jarm__cli_help[] = {
     "                          too_big, truncated, bad_der, no_memory. The fingerprint\n"
     "                          is the same as without --cert\n"
     "      --cert-max BYTES    read at most BYTES of the server's flight for it (default\n"
-    "                          65536, at most 16777216); a longer one is too_big. The\n"
-    "                          reading stops at the probe's --timeout too (truncated)\n"
+    "                          65536, at most 16777216; implies --cert); a longer one is\n"
+    "                          too_big. The reading stops at the probe's --timeout too\n"
+    "                          (truncated)\n"
     "\n",
     "Comparing (NDJSON rows get the fields named):\n"
     "      --match LIST        label rows with known fingerprints: a TSV file or a bundled\n"
@@ -448,6 +449,7 @@ int jarm__cli_parse(int argc, char **argv, jarm__cli_opts_t *o, char *msg, size_
             if (parse_uint(optarg, 1, JARM__CERT_MAX_LIMIT, &v) != 0)
                 USAGE("bad --cert-max '%s' (bytes, 1-%d)", optarg, JARM__CERT_MAX_LIMIT);
             o->cert_max = (size_t)v;
+            o->cert = 1;
             break;
         case OPT_PROXY:
             if (jarm__proxy_scheme(optarg) < 0)

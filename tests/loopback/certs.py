@@ -207,6 +207,9 @@ def test_real(args, tap, tmp, certs):
         r, rr = scan(args, [p], ["--cert", "--cert-max", "100000"])
         tap.eq(rr.get(p, {}).get("cert"), rows.get(p, {}).get("cert"),
                "rsa, --cert-max 100000: the same cert object")
+        r, rr = scan(args, [p], ["--cert-max", "100000"])
+        tap.eq(rr.get(p, {}).get("cert"), rows.get(p, {}).get("cert"),
+               "rsa, --cert-max 100000 alone implies --cert")
 
         test_match(args, tap, tmp, certs, srv, rows)
     finally:
@@ -366,6 +369,11 @@ def main():
     help_text = harness.run(args.jarmsweep, ["--help"]).out.decode(errors="replace")
     tap.ok("--cert " in help_text and "--cert-max" in help_text and "cert_error" in help_text,
            "--help describes --cert, --cert-max and cert_error")
+    for bad in ("0", "x", "16777217", "-5", ""):
+        r = harness.run(args.jarmsweep, ["--cert", "--cert-max", bad, "127.0.0.1:1"])
+        tap.ok(r.rc == 2 and r.out == b"" and r.err_text.startswith("jarmsweep: ")
+               and r.err_text.count("\n") == 1 and "--cert-max" in r.err_text,
+               f"--cert-max '{bad}': exit 2, one line on stderr", r.describe())
     with tempfile.TemporaryDirectory(prefix="jarm-certs-") as tmp:
         certs = certkit.make_certs(tmp)
         test_real(args, tap, tmp, certs)
