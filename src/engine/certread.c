@@ -6,9 +6,16 @@
  * say later. Without a reader the row's cert_error is "tls13" when some probe's ServerHello
  * selected TLS 1.3 (its certificate is encrypted), else what the first probe that got an
  * answer got (alert, not_tls, malformed), else "no_server_hello".
+ *
+ * The summary (libcrypto's X.509 decoding, about 150 us of CPU) is kept in a small cache of
+ * the scan, keyed by the SHA-256 of the leaf's DER and the chain's length: hosts that share a
+ * certificate (a CDN's addresses, a shared host, a C2 framework's default) cost one hash
+ * after the first. A slot holds the newest certificate that hashed to it.
  */
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "certread.h"
 #include "jarm.h"
@@ -19,25 +26,96 @@ enum { CR_NONE = 0, CR_READING, CR_DONE };
 /* An outcome of the reader beyond cert.h's: the leaf does not decode as X.509. */
 #define CR_BAD_DER 0xff
 
-void jarm__certread_want(jarm__certread_t *cr, size_t max)
+#define CACHE_SLOTS 256 /* a power of two */
+
+typedef struct cache_slot_s {
+    uint8_t key[32]; /* SHA-256 of the leaf's DER */
+    size_t chain_len;
+    char *json; /* NULL: empty */
+    char sha256[65];
+} cache_slot_t;
+
+typedef struct jarm__certcache_s {
+    cache_slot_t slot[CACHE_SLOTS];
+} jarm__certcache_t;
+
+void jarm__certcache_free(jarm__certcache_t *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < CACHE_SLOTS; i++)
+        free(c->slot[i].json);
+    free(c);
+}
+
+/* The slot of a leaf's hash: the first bytes of a SHA-256 are as good as any hash of it. */
+static cache_slot_t *cache_slot(jarm__certcache_t *c, const uint8_t key[32])
+{
+    return &c->slot[(key[0] | (size_t)key[1] << 8) & (CACHE_SLOTS - 1)];
+}
+
+/* The cached summary of (key, chain_len) into cr: 1, or 0 when it is not there. */
+static int cache_get(jarm__certread_t *cr, const uint8_t key[32], size_t chain_len)
+{
+    cache_slot_t *sl = cache_slot(cr->cache, key);
+    size_t n;
+
+    if (sl->json == NULL || sl->chain_len != chain_len || memcmp(sl->key, key, 32) != 0)
+        return 0;
+    n = strlen(sl->json);
+    if ((cr->json = malloc(n + 1)) == NULL)
+        return 0; /* summarised again below; that fails alike, or works */
+    memcpy(cr->json, sl->json, n + 1);
+    memcpy(cr->sha256, sl->sha256, sizeof(cr->sha256));
+    return 1;
+}
+
+/* Remember cr's summary (best effort: no memory, no entry). */
+static void cache_put(jarm__certread_t *cr, const uint8_t key[32], size_t chain_len)
+{
+    cache_slot_t *sl = cache_slot(cr->cache, key);
+    size_t n = strlen(cr->json);
+    char *copy = malloc(n + 1);
+
+    if (copy == NULL)
+        return;
+    memcpy(copy, cr->json, n + 1);
+    free(sl->json);
+    memcpy(sl->key, key, 32);
+    sl->chain_len = chain_len;
+    sl->json = copy;
+    memcpy(sl->sha256, cr->sha256, sizeof(sl->sha256));
+}
+
+void jarm__certread_want(jarm__certread_t *cr, size_t max, jarm__certcache_t *cache)
 {
     memset(cr, 0, sizeof(*cr));
     cr->max = max ? max : JARM__CERT_MAX_DEFAULT;
+    cr->cache = cache;
 }
 
 /* Keep the leaf's summary as JSON. Returns the reader's outcome. */
 static uint8_t summarise(jarm__certread_t *cr)
 {
     const uint8_t *der;
-    size_t len, need = 0;
+    uint8_t key[32];
+    unsigned key_len = 0;
+    size_t len, need = 0, chain_len;
     jarm__x509_t x;
-    int err = jarm__cert_der(cr->p, 0, &der, &len);
+    int err = jarm__cert_der(cr->p, 0, &der, &len), cached = 0;
 
+    chain_len = jarm__cert_count(cr->p);
+    if (err == 0 && cr->cache != NULL &&
+        EVP_Digest(der, len, key, &key_len, EVP_sha256(), NULL) == 1 && key_len == 32) {
+        if (cache_get(cr, key, chain_len))
+            return JARM__CERT_FOUND;
+        cached = 1;
+    }
     if (err == 0)
         err = jarm__x509_summary(der, len, &x);
     if (err != 0)
         return err == JARM_EFORMAT ? CR_BAD_DER : JARM__CERT_NOMEM;
-    x.chain_len = jarm__cert_count(cr->p);
+    x.chain_len = chain_len;
     (void)jarm__x509_json(&x, NULL, 0, &need);
     cr->json = malloc(need + 1);
     if (cr->json == NULL || jarm__x509_json(&x, cr->json, need + 1, &need) != 0) {
@@ -48,6 +126,8 @@ static uint8_t summarise(jarm__certread_t *cr)
     }
     memcpy(cr->sha256, x.sha256, sizeof(cr->sha256));
     jarm__x509_free(&x);
+    if (cached)
+        cache_put(cr, key, chain_len);
     return JARM__CERT_FOUND;
 }
 
@@ -192,4 +272,6 @@ void jarm__certread_hook(jarm__scan_t *s)
 {
     s->after_parse = after_parse;
     s->after_data = after_data;
+    /* Without memory for the cache every certificate is summarised: slower, still right. */
+    s->certcache = calloc(1, sizeof(*s->certcache));
 }

@@ -24,6 +24,7 @@
 
 struct jarm__scan_s;
 struct jarm__target_s;
+struct jarm__certcache_s;
 
 typedef struct jarm__certread_s {
     size_t max;             /* stream bytes the reader may read; 0: the target wants none */
@@ -34,10 +35,11 @@ typedef struct jarm__certread_s {
     uint8_t status;         /* CR_DONE: the reader's outcome */
     uint8_t tls13;          /* a probe's ServerHello selected TLS 1.3 */
     uint8_t note;           /* a ServerHello that is none of these: the parser's word */
+    struct jarm__certcache_s *cache; /* the scan's summaries already made, or NULL */
 } jarm__certread_t;
 
 /* The target wants its certificate, reading at most max stream bytes (0: the default). */
-void jarm__certread_want(jarm__certread_t *cr, size_t max);
+void jarm__certread_want(jarm__certread_t *cr, size_t max, struct jarm__certcache_s *cache);
 
 /*
  * A probe's reply is a ServerHello, final for the fingerprint; buf[0..len) is every byte
@@ -64,5 +66,8 @@ void jarm__certread_free(jarm__certread_t *cr);
 
 /* Set s's after_parse hooks so that the targets that want it read their certificate. */
 void jarm__certread_hook(struct jarm__scan_s *s);
+
+/* Free the scan's cache of summaries (NULL: nothing). */
+void jarm__certcache_free(struct jarm__certcache_s *c);
 
 #endif /* JARM_CERTREAD_H_ */

@@ -327,7 +327,7 @@ static jarm__target_t *pull_target(jarm__scan_t *s)
         return NULL;
     }
     if (s->opts.cert)
-        jarm__certread_want(&t->cert, s->opts.cert_max);
+        jarm__certread_want(&t->cert, s->opts.cert_max, s->certcache);
     if (s->opts.sni != NULL) {
         t->sni = s->opts.sni;
         t->sni_len = strlen(s->opts.sni);
@@ -461,8 +461,6 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
     s->hs = s->opts.proxy == NULL ? NULL
             : s->opts.proxy_http  ? &jarm__http_handshake
                                   : &jarm__socks5_handshake;
-    if (s->opts.cert)
-        jarm__certread_hook(s);
     s->window = s->opts.concurrency;
     s->park_max = s->opts.concurrency > 64 ? s->opts.concurrency : 64;
     jarm__queue_init(&s->closed);
@@ -472,6 +470,8 @@ int jarm__scan_init(uv_loop_t *loop, jarm__scan_t *s, const jarm__scan_opts_t *o
         return UV_EIO;
     if ((r = jarm__pacing_init(s)) != 0)
         return r;
+    if (s->opts.cert)
+        jarm__certread_hook(s); /* allocates the cache: released by release() from here on */
     s->scratch = malloc(JARM_PROBE_STR_MAX);
     s->rawbuf_cap = 4096;
     s->rawbuf = malloc(s->rawbuf_cap);
@@ -528,6 +528,8 @@ void jarm__scan_stop(jarm__scan_t *s)
 static void release(jarm__scan_t *s)
 {
     jarm__mem_release(s);
+    jarm__certcache_free(s->certcache);
+    s->certcache = NULL;
     jarm__pacing_release(s);
     jarm__poller_release(&s->poller);
     free(s->scratch);

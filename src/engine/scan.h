@@ -202,6 +202,7 @@ struct jarm__scan_s {
 
     jarm__after_parse_cb after_parse; /* NULL: a connection ends with its answer */
     jarm__after_data_cb after_data;
+    struct jarm__certcache_s *certcache; /* --cert: summaries already made (certread.c) */
 
     /* Engine state: see scan_int.h. */
     uv_timer_t deadline_timer, retry_timer, kick_timer, gap_timer;

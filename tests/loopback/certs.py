@@ -169,6 +169,19 @@ def test_real(args, tap, tmp, certs):
                              certkit.expected(c["pem"], len(c["ders"])))
         if not have_nginx:
             tap.skip("nginx: every cert field equals openssl's", "nginx not installed")
+        # Each server three times in one run, interleaved: the later rows come from the scan's
+        # cache of summaries (keyed by the leaf's hash and the chain's length), and each must
+        # still be its own server's certificate, field for field.
+        again = harness.run(args.jarmsweep, ["-q", "-t", T, "--cert", "-c", "4",
+                                             *[f"127.0.0.1:{p}" for p in ports * 3]], timeout=120)
+        wrong = [(row.get("port"), row.get("cert", row.get("cert_error")))
+                 for row in again.rows
+                 if (row.get("cert"), row.get("cert_error")) !=
+                 (rows.get(row.get("port"), {}).get("cert"),
+                  rows.get(row.get("port"), {}).get("cert_error"))]
+        tap.ok(again.rc == 0 and len(again.rows) == 3 * len(ports) and not wrong,
+               "each server three times in one run: every row has its own server's cert "
+               "(summaries from the cache included)", f"{again.describe()}\n{wrong[:3]}")
         tap.eq(rows.get(srv.port("chain"), {}).get("cert", {}).get("chain_len"), 2,
                "chain: chain_len 2 (leaf and intermediate)")
         expired = rows.get(srv.port("expired"), {}).get("cert", {})
