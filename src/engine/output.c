@@ -47,11 +47,6 @@ void jarm__buf_put(jarm__buf_t *b, const void *s, size_t n)
     b->len += n;
 }
 
-void jarm__buf_puts(jarm__buf_t *b, const char *s)
-{
-    jarm__buf_put(b, s, strlen(s));
-}
-
 void jarm__buf_printf(jarm__buf_t *b, const char *fmt, ...)
 {
     va_list ap;

@@ -20,7 +20,6 @@ typedef struct jarm__buf_s {
 } jarm__buf_t;
 
 void jarm__buf_put(jarm__buf_t *b, const void *s, size_t n);
-void jarm__buf_puts(jarm__buf_t *b, const char *s);
 void jarm__buf_printf(jarm__buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* s as a JSON string, quotes included; invalid UTF-8 bytes become \u00XX. */
 void jarm__buf_json_str(jarm__buf_t *b, const char *s, size_t n);

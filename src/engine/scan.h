@@ -44,9 +44,6 @@ typedef jarm_status_t jarm__tstatus_t;
 #define JARM__T_ERROR       JARM_STATUS_ERROR
 #define JARM__T_PROXY_ERROR JARM_STATUS_PROXY_ERROR
 
-const char *jarm__pstatus_name(jarm__pstatus_t s);
-const char *jarm__tstatus_name(jarm__tstatus_t s);
-
 typedef struct jarm__scan_s jarm__scan_t;
 typedef struct jarm__target_s jarm__target_t;
 typedef struct jarm__addr_s jarm__addr_t;

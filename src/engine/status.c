@@ -79,13 +79,3 @@ const char *jarm_probe_status_name(jarm_probe_status_t s)
 {
     return jarm__pstatus_info(s)->name;
 }
-
-const char *jarm__tstatus_name(jarm__tstatus_t s)
-{
-    return jarm__status_info((jarm_status_t)s)->name;
-}
-
-const char *jarm__pstatus_name(jarm__pstatus_t s)
-{
-    return jarm__pstatus_info((jarm_probe_status_t)s)->name;
-}

@@ -57,6 +57,4 @@ static inline int jarm__status_scanned(jarm_status_t s)
     return jarm__status_info(s)->cls != JARM__SC_INPUT;
 }
 
-/* jarm__tstatus_name and jarm__pstatus_name (declared in scan.h) read the same table. */
-
 #endif /* JARM_STATUS_H_ */

@@ -25,6 +25,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "loopback"))
+import harness  # noqa: E402  (stop: the loopback tests' process stop)
+
 JARMSWEEP, ROOT, BUILD_DIR = sys.argv[1], sys.argv[2], sys.argv[3]
 N = 0
 FAILED = 0
@@ -128,13 +131,8 @@ def main():
         ok(r.returncode == 0 and r.stdout.strip() == own,
            "JARM_LIBRARY still overrides the packaged library", r.stdout + r.stderr)
     finally:
-        if srv is not None and srv.poll() is None:
-            srv.terminate()
-            try:
-                srv.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                srv.kill()
-                srv.wait()
+        if srv is not None:
+            harness.stop(srv)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
